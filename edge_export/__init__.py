@@ -1,0 +1,1 @@
+"""ExecuTorch export (XNNPACK, int8), the bundle manifest and the runtime replay (issue 5)."""

@@ -1,0 +1,159 @@
+"""`edgekit ...`: argument parsing only; the work happens in `edgekit._pipeline` and the packages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import teacher
+from edgekit import _pipeline
+from edgekit._store import ArtifactStore, format_table
+
+
+def _records(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _runs_dir(args) -> str:
+    return args.out or os.environ.get("EDGEKIT_RUNS") or "runs"
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory (default: $EDGEKIT_DATA, else ./data)")
+    parser.add_argument("--out", help="runs directory holding artifacts (default: $EDGEKIT_RUNS, else ./runs)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _json_default(value):
+    return None if isinstance(value, float) and math.isnan(value) else str(value)
+
+
+def _print_json(obj) -> None:
+    # NaN (e.g. an AUC on one class) is not JSON: write null instead.
+    text = json.dumps(obj, indent=2, default=_json_default)
+    print(text.replace("NaN", "null"))
+
+
+def _format_figures(figures: dict) -> str:
+    minute, night = figures["minute"], figures["night"]
+    lines = [
+        f"teacher {figures['artifact']} on {len(figures['records'])} night(s), {minute['minutes']} minutes",
+        f"  per minute: accuracy {minute['accuracy']:.2%}  sensitivity {minute['sensitivity']:.2%}  "
+        f"specificity {minute['specificity']:.2%}  ROC AUC {minute['roc_auc']:.3f}",
+        f"  per night:  {night['nights_correct']}/{night['nights']} AHI>5 calls correct, "
+        f"AHI correlation {night['ahi_correlation']:.3f}",
+    ]
+    for row in night["per_night"]:
+        lines.append(
+            f"    {row['record']}: AHI est {row['estimated_ahi']:5.1f} ref {row['reference_ahi']:5.1f}  "
+            f"{'apneic' if row['predicted_apneic'] else 'normal'}"
+            f"{'' if row['predicted_apneic'] == row['reference_apneic'] else ' (WRONG)'}  "
+            f"minute accuracy {row['minute_accuracy']:.1%}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_teacher_train(args) -> int:
+    if args.download:
+        teacher.download_apnea_ecg(args.data_dir)
+    if args.train_records:
+        split = {"train": _records(args.train_records), "val": _records(args.val_records or "")}
+    else:
+        split = teacher.official_split(None if args.no_validation else args.validation_seed)
+    config = teacher.TrainConfig(
+        dataset=args.dataset,
+        arch=args.arch,
+        epochs=args.epochs,
+        seed=args.seed,
+        train_records=split["train"],
+        val_records=split["val"],
+        test_records=list(teacher.TEST_RECORDS),
+    )
+    store = ArtifactStore(_runs_dir(args))
+    artifact = _pipeline.train_teacher(
+        store, config, args.data_dir, device=args.device, resume=args.resume, progress=not args.quiet
+    )
+    print(artifact.id)
+    print(json.dumps(artifact.manifest["metrics"], default=_json_default), file=sys.stderr)
+    return 0
+
+
+def cmd_teacher_eval(args) -> int:
+    records = _records(args.records) if args.records else list(teacher.TEST_RECORDS)
+    store = ArtifactStore(_runs_dir(args))
+    figures = _pipeline.evaluate_teacher(store, args.artifact, records, args.data_dir, progress=not args.quiet)
+    if args.json:
+        _print_json(figures)
+    else:
+        print(_format_figures(figures))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    store = ArtifactStore(_runs_dir(args))
+    print(format_table(store.list(args.kind)))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    figures = _pipeline.run_demo(args.out or "runs/demo", progress=not args.quiet)
+    print(_format_figures({**figures, "artifact": figures["teacher"]}))
+    print(f"artifacts in {figures['runs']} (list them with: edgekit runs --out {figures['runs']})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgekit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    teacher_parser = commands.add_parser("teacher", help="train and evaluate teachers")
+    teacher_commands = teacher_parser.add_subparsers(dest="teacher_command", required=True)
+
+    train = teacher_commands.add_parser("train", help="train a teacher; prints the artifact id")
+    train.add_argument("--dataset", required=True, help=f"one of: {', '.join(teacher.DATASETS)}")
+    train.add_argument("--arch", default="apnea_cnn", help=f"registered model: {', '.join(teacher.list_models())}")
+    train.add_argument("--epochs", type=int, default=teacher.TrainConfig.epochs)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    train.add_argument("--resume", action="store_true", help="continue an interrupted run of the same config")
+    train.add_argument("--download", action="store_true", help="fetch the database from PhysioNet first")
+    train.add_argument("--train-records", help="comma-separated nights (default: a/b/c minus validation)")
+    train.add_argument("--val-records", help="comma-separated validation nights (with --train-records)")
+    train.add_argument("--validation-seed", type=int, default=0, help="which learning nights are carved out")
+    train.add_argument("--no-validation", action="store_true", help="train on all 35 learning nights")
+    _add_common(train)
+    train.set_defaults(func=cmd_teacher_train)
+
+    evaluate = teacher_commands.add_parser("eval", help="score a teacher on labelled nights (x01-x35)")
+    evaluate.add_argument("artifact", help="artifact id, unique id prefix, or directory")
+    evaluate.add_argument("--records", help="comma-separated nights (default: x01-x35)")
+    evaluate.add_argument("--json", action="store_true", help="print every figure as JSON")
+    _add_common(evaluate)
+    evaluate.set_defaults(func=cmd_teacher_eval)
+
+    runs = commands.add_parser("runs", help="list the artifacts of a runs directory")
+    runs.add_argument("--kind", help="only this kind (teacher, synth, student, ...)")
+    _add_common(runs)
+    runs.set_defaults(func=cmd_runs)
+
+    demo = commands.add_parser("demo", help="the main job on the embedded nights")
+    _add_common(demo)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (teacher.ApneaDataError, KeyError, ValueError, FileNotFoundError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"edgekit: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Synthetic datasets by activation maximisation through a generator, and their privacy audits (issue 4)."""

@@ -1,0 +1,37 @@
+"""Teachers: datasets (Apnea-ECG through wfdb), the model registry, training and evaluation."""
+
+from teacher._apnea import (
+    LABEL_NAMES,
+    ApneaWindows,
+    WindowSpec,
+    leave_patients_out,
+    load_windows,
+    night_windows,
+    official_split,
+    validation_records,
+)
+from teacher._apnea_io import (
+    LEARNING_RECORDS,
+    TEST_RECORDS,
+    ApneaDataError,
+    Night,
+    download_apnea_ecg,
+    find_apnea_dir,
+    parse_answers,
+    read_night,
+    resolve_data_dir,
+)
+from teacher._apnea_teacher import (
+    TrainedTeacher,
+    evaluate_apnea_teacher,
+    load_teacher,
+    model_contract,
+    train_apnea_teacher,
+)
+from teacher._metrics import estimated_ahi, minute_metrics, night_metrics, roc_auc
+from teacher._models import REGISTRY, InputContract, create_model, get_entry, list_models
+from teacher._rr import RRSeries, clean_rr, minute_windows, resample_rr
+from teacher._training import TrainConfig, fit, predict_proba, resolve_device
+
+DATASETS = ("apnea-ecg",)
+EMBEDDED_APNEA_DIR = __import__("pathlib").Path(__file__).parent / "data" / "apnea-ecg-mini"

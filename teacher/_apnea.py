@@ -1,0 +1,147 @@
+"""Apnea-ECG nights -> per-minute model inputs, and the record splits the kit uses."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from teacher._apnea_io import (
+    LEARNING_RECORDS,
+    MIN_VALID_COVERAGE,
+    TEST_RECORDS,
+    ApneaDataError,
+    Night,
+    read_answers,
+    read_night,
+)
+from teacher._rr import clean_rr, minute_windows, valid_coverage
+
+LABEL_NAMES = ("normal", "apnea")
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """How a minute becomes a model input: RR on a `grid_hz` grid, `context_minutes` each side."""
+
+    grid_hz: float = 4.0
+    context_minutes: int = 2
+
+    @property
+    def length(self) -> int:
+        return int((2 * self.context_minutes + 1) * 60 * self.grid_hz)
+
+
+@dataclass
+class ApneaWindows:
+    """Per-minute windows of several nights, aligned row by row.
+
+    Attributes:
+        inputs: (N, 1, L) float32 RR intervals in seconds on the grid.
+        labels: (N,) int64, 1 = apnea, -1 = unlabelled.
+        records: (N,) record name of each window.
+        minutes: (N,) minute index within its night.
+    """
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    records: np.ndarray
+    minutes: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.labels.size)
+
+    def select(self, mask: np.ndarray) -> "ApneaWindows":
+        return ApneaWindows(self.inputs[mask], self.labels[mask], self.records[mask], self.minutes[mask])
+
+
+def night_windows(night: Night, spec: WindowSpec) -> tuple[np.ndarray, dict]:
+    """Windows for every minute of one night, and the RR-cleaning report.
+
+    Raises:
+        ApneaDataError: too few valid beats to score the night.
+    """
+    try:
+        series = clean_rr(night.beat_times)
+    except ValueError as error:
+        raise ApneaDataError(f"{night.name}: beat annotations unusable ({error})") from error
+    coverage = valid_coverage(series, night.n_minutes)
+    report = {**series.counts(), "coverage": round(float(coverage.mean()), 4)}
+    if series.n_kept < 2 or coverage.mean() < MIN_VALID_COVERAGE:
+        raise ApneaDataError(
+            f"{night.name}: too few valid beats ({series.n_kept} kept of {series.n_intervals} intervals, "
+            f"covering {coverage.mean():.0%} of {night.n_minutes} minutes; need "
+            f"{MIN_VALID_COVERAGE:.0%})"
+        )
+    return minute_windows(series, night.n_minutes, spec.grid_hz, spec.context_minutes), report
+
+
+def load_windows(
+    records: list[str],
+    data_dir: str | os.PathLike | None = None,
+    spec: WindowSpec = WindowSpec(),
+    *,
+    progress: bool = True,
+) -> tuple[ApneaWindows, list[dict]]:
+    """Read nights and cut one window per minute.
+
+    Returns:
+        The windows and, per night, its provenance: name, file hashes, minutes, RR-cleaning counts.
+    """
+    answers = read_answers(data_dir)
+    inputs, labels, names, minutes, provenance = [], [], [], [], []
+    for name in tqdm(records, desc="reading nights", unit="night", disable=not progress):
+        night = read_night(name, data_dir, answers=answers)
+        windows, report = night_windows(night, spec)
+        n = night.n_minutes
+        inputs.append(windows)
+        labels.append(night.labels.astype(np.int64) if night.labels is not None else np.full(n, -1))
+        names.append(np.full(n, name))
+        minutes.append(np.arange(n))
+        provenance.append({"record": name, "files": night.files, "minutes": n, "rr": report})
+    data = ApneaWindows(
+        inputs=np.concatenate(inputs),
+        labels=np.concatenate(labels),
+        records=np.concatenate(names),
+        minutes=np.concatenate(minutes),
+    )
+    return data, provenance
+
+
+def validation_records(seed: int = 0, per_group: dict[str, int] | None = None) -> list[str]:
+    """Validation nights carved from the learning set only (never from x01-x35).
+
+    Stratified by group (a: apnea, b: borderline, c: control) so validation sees every kind of night.
+    """
+    per_group = per_group or {"a": 4, "b": 1, "c": 2}
+    rng = random.Random(seed)
+    chosen = []
+    for group, count in per_group.items():
+        members = [name for name in LEARNING_RECORDS if name.startswith(group)]
+        chosen += sorted(rng.sample(members, count))
+    return chosen
+
+
+def official_split(validation_seed: int | None = 0) -> dict[str, list[str]]:
+    """a/b/c nights train, x01-x35 test; with a seed, validation nights are held out of train."""
+    val = validation_records(validation_seed) if validation_seed is not None else []
+    return {
+        "train": [name for name in LEARNING_RECORDS if name not in val],
+        "val": val,
+        "test": list(TEST_RECORDS),
+    }
+
+
+def leave_patients_out(records: list[str], patients: list[str]) -> tuple[list[str], list[str]]:
+    """Split `records` into (kept, removed) by record name, for unlearning and its retrained reference.
+
+    Raises:
+        ApneaDataError: a patient that is not among the records.
+    """
+    unknown = sorted(set(patients) - set(records))
+    if unknown:
+        raise ApneaDataError(f"unknown patient(s) {unknown}: not among the records {records}")
+    return [r for r in records if r not in patients], [r for r in records if r in patients]

@@ -1,0 +1,127 @@
+"""Training and scoring the apnea teacher: the readers, the registry and the loop put together."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from teacher._apnea import ApneaWindows, WindowSpec, load_windows
+from teacher._metrics import minute_metrics, night_metrics
+from teacher._models import InputContract, create_model, get_entry
+from teacher._training import CHECKPOINT_NAME, TrainConfig, fit, predict_proba
+
+
+@dataclass
+class TrainedTeacher:
+    """A finished training run: the model and what the artifact records about it."""
+
+    model: nn.Module
+    checkpoint: dict
+    contract: InputContract
+    data: list[dict]  # per-night provenance (record, file hashes, RR-cleaning counts)
+    metrics: dict
+
+
+def window_spec(contract: InputContract) -> WindowSpec:
+    return WindowSpec(grid_hz=contract.grid_hz, context_minutes=contract.context_minutes)
+
+
+def model_contract(arch: str, arch_options: dict | None = None) -> InputContract:
+    """The registry contract, with the window length following any `length` override."""
+    contract = get_entry(arch).contract
+    length = (arch_options or {}).get("length")
+    if length is not None and length != contract.shape[-1]:
+        raise ValueError(f"{arch}: length {length} does not match its contract {contract.shape}")
+    return contract
+
+
+def score_windows(model: nn.Module, windows: ApneaWindows, threshold: float = 0.5) -> dict:
+    """Per-minute and per-night figures of `model` on labelled windows."""
+    labelled = windows.select(windows.labels >= 0)
+    probabilities = predict_proba(model, labelled.inputs)[:, 1]
+    return {
+        "minute": minute_metrics(labelled.labels, probabilities, threshold),
+        "night": night_metrics(labelled.records, labelled.labels, probabilities, threshold),
+    }
+
+
+def train_apnea_teacher(
+    config: TrainConfig,
+    data_dir: str | os.PathLike | None,
+    work_dir: str | os.PathLike,
+    *,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainedTeacher:
+    """Train on `config.train_records`, reporting validation figures each epoch if any are given."""
+    if not config.train_records:
+        raise ValueError("no training records given")
+    contract = model_contract(config.arch, config.arch_options)
+    spec = window_spec(contract)
+    train, provenance = load_windows(config.train_records, data_dir, spec, progress=progress)
+    train = train.select(train.labels >= 0)
+    validation = None
+    if config.val_records:
+        validation, val_provenance = load_windows(config.val_records, data_dir, spec, progress=progress)
+        provenance += val_provenance
+
+    def evaluate(model: nn.Module) -> dict:
+        figures = score_windows(model, validation)["minute"]
+        return {"val_accuracy": figures["accuracy"], "val_roc_auc": figures["roc_auc"]}
+
+    model, checkpoint = fit(
+        config,
+        train.inputs,
+        train.labels,
+        work_dir,
+        evaluate=evaluate if validation is not None else None,
+        device=device,
+        resume=resume,
+        progress=progress,
+    )
+    metrics = {"train_minutes": len(train), "train_loss": checkpoint["history"][-1]["train_loss"]}
+    metrics["train_seconds"] = round(sum(epoch["seconds"] for epoch in checkpoint["history"]), 1)
+    if validation is not None:
+        figures = score_windows(model, validation)
+        metrics.update(
+            val_accuracy=figures["minute"]["accuracy"],
+            val_roc_auc=figures["minute"]["roc_auc"],
+            val_nights_correct=figures["night"]["nights_correct"],
+            val_nights=figures["night"]["nights"],
+        )
+    return TrainedTeacher(model, checkpoint, contract, provenance, metrics)
+
+
+def load_teacher(artifact_dir: str | os.PathLike) -> tuple[nn.Module, dict]:
+    """Model (eval mode, CPU) and its checkpoint dict from an artifact directory."""
+    path = Path(artifact_dir) / CHECKPOINT_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no checkpoint in this artifact")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    config = checkpoint["config"]
+    model = create_model(config["arch"], **config.get("arch_options", {}))
+    model.load_state_dict(checkpoint["model"])
+    return model.eval(), checkpoint
+
+
+def evaluate_apnea_teacher(
+    model: nn.Module,
+    contract: InputContract,
+    records: list[str],
+    data_dir: str | os.PathLike | None = None,
+    *,
+    progress: bool = True,
+) -> dict:
+    """Scores on every labelled minute of `records` (x01-x35 by default at the CLI)."""
+    windows, provenance = load_windows(records, data_dir, window_spec(contract), progress=progress)
+    unlabelled = sorted(set(windows.records[windows.labels < 0].tolist()))
+    if unlabelled:
+        raise ValueError(f"no labels for {', '.join(unlabelled)}: cannot score them")
+    figures = score_windows(model, windows)
+    return {"records": records, **figures, "data": provenance}

@@ -1,0 +1,175 @@
+"""The model registry: every architecture with the input contract it expects.
+
+Entries are registered explicitly in `REGISTRY` below (no import side effects). The contract travels
+with the model into artifacts and, later, into the exported bundle's manifest, so the code that feeds
+a model never guesses its shape, rate or units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """What a model eats.
+
+    Attributes:
+        modality: "rr-series" (RR intervals on a regular grid) or "image".
+        shape: per-example input shape, e.g. (1, 1200).
+        units: physical units of the raw input (normalisation happens inside the model).
+        grid_hz: sampling rate of the series (rr-series only).
+        context_minutes: minutes of context each side of the scored minute (rr-series only).
+        labels: class names, index = class id.
+        normalisation: how the model normalises its raw input internally.
+    """
+
+    modality: str
+    shape: tuple[int, ...]
+    units: str
+    labels: tuple[str, ...]
+    normalisation: str
+    grid_hz: float | None = None
+    context_minutes: int | None = None
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Typical adult RR interval and its spread across nights: a fixed affine map to unit scale that
+# needs no statistics from the data (and so is identical on the server and on the phone).
+RR_CENTER_S = 0.95
+RR_SCALE_S = 0.15
+
+
+class RRNormalise(nn.Module):
+    """Raw RR seconds -> two channels: the absolute level and the deviation from the window's mean.
+
+    The deviation channel carries the cyclic variation of heart rate that apneas cause, independent
+    of each patient's resting rate; the level channel keeps bradycardia/tachycardia information.
+    """
+
+    def __init__(self, level: bool = True):
+        super().__init__()
+        self.level = level
+        self.channels = 2 if level else 1
+
+    def forward(self, rr: torch.Tensor) -> torch.Tensor:  # (B, 1, L) seconds
+        deviation = (rr - rr.mean(dim=-1, keepdim=True)) / (RR_SCALE_S / 3)
+        if not self.level:
+            return deviation  # (B, 1, L)
+        level = (rr - RR_CENTER_S) / RR_SCALE_S
+        return torch.cat([level, deviation], dim=1)  # (B, 2, L)
+
+
+def _conv_block(c_in: int, c_out: int, kernel: int, pool: int) -> nn.Sequential:
+    # Odd kernels with symmetric "same" padding: exported 1-D convolutions need explicit padding.
+    return nn.Sequential(
+        nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm1d(c_out),
+        nn.ReLU(),
+        nn.MaxPool1d(pool),
+    )
+
+
+class ApneaCNN(nn.Module):
+    """1-D CNN over a minute's RR window with context; the output logits score the centre minute.
+
+    The last feature map is flattened, not globally pooled, so the classifier knows which part of
+    the window is the minute being scored and which is context.
+
+    Args:
+        length: input samples (window minutes * 60 * grid rate).
+        widths: channels of the convolution stages.
+        kernel: odd kernel size of every convolution.
+        pool: max-pool factor after each stage.
+        hidden: units of the hidden fully connected layer.
+        dropout: dropout before the classifier.
+    """
+
+    def __init__(
+        self,
+        length: int = 1200,
+        widths: tuple[int, ...] = (16, 32, 32, 48),
+        kernel: int = 7,
+        pool: int = 4,
+        hidden: int = 32,
+        dropout: float = 0.3,
+        level_channel: bool = True,
+        num_classes: int = 2,
+    ):
+        super().__init__()
+        self.normalise = RRNormalise(level=level_channel)
+        stages, c_in, steps = [], self.normalise.channels, length
+        for width in widths:
+            stages.append(_conv_block(c_in, width, kernel, pool if steps >= pool * 2 else 1))
+            steps = steps // pool if steps >= pool * 2 else steps
+            c_in = width
+        self.features = nn.Sequential(*stages)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(c_in * steps, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:  # (B, 1, L) RR seconds
+        return self.classifier(self.features(self.normalise(inputs)))  # (B, num_classes)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Callable[..., nn.Module]
+    contract: InputContract
+    description: str
+    defaults: dict = field(default_factory=dict)
+
+
+def _apnea_contract(grid_hz: float, context_minutes: int) -> InputContract:
+    return InputContract(
+        modality="rr-series",
+        shape=(1, int((2 * context_minutes + 1) * 60 * grid_hz)),
+        units="s",
+        labels=("normal", "apnea"),
+        normalisation=f"inside the model: (rr - {RR_CENTER_S}) / {RR_SCALE_S} and window-mean deviation",
+        grid_hz=grid_hz,
+        context_minutes=context_minutes,
+    )
+
+
+REGISTRY: dict[str, ModelEntry] = {
+    entry.name: entry
+    for entry in [
+        ModelEntry(
+            name="apnea_cnn",
+            builder=ApneaCNN,
+            contract=_apnea_contract(grid_hz=4.0, context_minutes=2),
+            description="apnea teacher: 4-stage 1-D CNN over 5 minutes of RR at 4 Hz",
+            defaults={"length": 1200},
+        ),
+    ]
+}
+
+
+def list_models(modality: str | None = None) -> list[str]:
+    return [name for name, entry in REGISTRY.items() if modality in (None, entry.contract.modality)]
+
+
+def get_entry(name: str) -> ModelEntry:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; registered: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def create_model(name: str, **overrides) -> nn.Module:
+    """Build a registered model; `overrides` replace its default constructor arguments."""
+    entry = get_entry(name)
+    return entry.builder(**{**entry.defaults, **overrides})

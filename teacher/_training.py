@@ -1,0 +1,209 @@
+"""The training loop as plain functions: `train_one_epoch`, `predict_proba`, `fit`.
+
+`fit` checkpoints after every epoch into its work directory (a plain dict, written atomically), and
+picks up from that checkpoint when asked to resume, so an interrupted run loses at most one epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from teacher._models import create_model
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; written verbatim into the artifact.
+
+    Defaults were chosen on validation nights carved from the learning set (see BENCHMARKS.md).
+    """
+
+    dataset: str = "apnea-ecg"
+    arch: str = "apnea_cnn"
+    arch_options: dict = field(default_factory=dict)  # overrides of the registry's constructor defaults
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 3e-3  # peak of the one-cycle schedule
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.0
+    seed: int = 0
+    # RR augmentation: scale a whole window by U(1 - s, 1 + s) (another resting heart rate) and add
+    # Gaussian jitter of this many seconds (beat-detection timing noise).
+    rr_scale_jitter: float = 0.15
+    rr_noise_s: float = 0.01
+    train_records: list[str] = field(default_factory=list)
+    val_records: list[str] = field(default_factory=list)
+    test_records: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def augment_rr(inputs: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """Random per-window RR scaling and timing jitter (training only)."""
+    batch = inputs.shape[0]
+    scale = 1.0 + (torch.rand(batch, 1, 1, generator=generator) * 2 - 1) * config.rr_scale_jitter
+    noise = torch.randn(inputs.shape, generator=generator) * config.rr_noise_s
+    return inputs * scale.to(inputs.device) + noise.to(inputs.device)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    config: TrainConfig,
+    generator: torch.Generator,
+    device: torch.device,
+    progress: bool = True,
+    description: str = "train",
+) -> float:
+    """One pass over shuffled training data; returns the mean loss."""
+    model.train()
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    order = torch.randperm(len(labels), generator=generator)
+    total, seen = 0.0, 0
+    batches = range(0, len(order), config.batch_size)
+    for start in tqdm(batches, desc=description, unit="batch", leave=False, disable=not progress):
+        index = order[start : start + config.batch_size]
+        batch = inputs[index]
+        if config.dataset == "apnea-ecg":
+            batch = augment_rr(batch, config, generator)
+        batch, target = batch.to(device), labels[index].to(device)
+        loss = criterion(model(batch), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total += loss.item() * len(index)
+        seen += len(index)
+    return total / max(seen, 1)
+
+
+@torch.no_grad()
+def predict_proba(
+    model: nn.Module, inputs: np.ndarray | torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 1024
+) -> np.ndarray:
+    """Softmax probabilities, (N, num_classes), in eval mode."""
+    model.eval()
+    device = torch.device(device)
+    inputs = torch.as_tensor(inputs)
+    chunks = [
+        torch.softmax(model(inputs[start : start + batch_size].to(device)), dim=1).cpu()
+        for start in range(0, len(inputs), batch_size)
+    ]
+    return torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    temporary = path.with_suffix(".tmp")
+    with open(temporary, "wb") as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def fit(
+    config: TrainConfig,
+    train_inputs: np.ndarray,
+    train_labels: np.ndarray,
+    work_dir: str | os.PathLike,
+    *,
+    evaluate: "callable | None" = None,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+) -> tuple[nn.Module, dict]:
+    """Train `config.arch` on the given arrays with AdamW and a one-cycle schedule.
+
+    Args:
+        config: the run's configuration.
+        train_inputs: (N, ...) float32 inputs in the model's raw units.
+        train_labels: (N,) int64 class ids.
+        work_dir: where the per-epoch checkpoint lives.
+        evaluate: optional `evaluate(model) -> dict` called after each epoch (validation figures).
+        device: "auto", "cpu", "cuda", ...
+        resume: continue from `work_dir/checkpoint.pt` if it exists.
+        progress: show tqdm bars.
+
+    Returns:
+        The trained model (eval mode, on CPU) and the final checkpoint dict
+        (`model`, `optimizer`, `scheduler`, `epoch`, `config`, `history`).
+    """
+    torch.manual_seed(config.seed)
+    target_device = resolve_device(device)
+    model = create_model(config.arch, **config.arch_options).to(target_device)
+    inputs = torch.as_tensor(train_inputs, dtype=torch.float32)
+    labels = torch.as_tensor(train_labels, dtype=torch.int64)
+    steps_per_epoch = -(-len(labels) // config.batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    history: list[dict] = []
+    start_epoch = 0
+
+    checkpoint_path = Path(work_dir) / CHECKPOINT_NAME
+    if resume and checkpoint_path.exists():
+        checkpoint = torch.load(checkpoint_path, map_location=target_device, weights_only=False)
+        if checkpoint["config"] != config.to_dict():
+            raise ValueError(f"{checkpoint_path} was written by another configuration; cannot resume")
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        generator.set_state(checkpoint["generator"])
+        history, start_epoch = checkpoint["history"], checkpoint["epoch"]
+
+    epochs = tqdm(range(start_epoch, config.epochs), desc=f"{config.arch}", unit="epoch", disable=not progress,
+                  initial=start_epoch, total=config.epochs)
+    for epoch in epochs:
+        started = time.perf_counter()
+        loss = train_one_epoch(
+            model, inputs, labels, optimizer, scheduler, config, generator, target_device, progress,
+            description=f"epoch {epoch + 1}",
+        )
+        record = {"epoch": epoch + 1, "train_loss": loss, "seconds": time.perf_counter() - started}
+        if evaluate is not None:
+            record.update(evaluate(model))
+        history.append(record)
+        epochs.set_postfix({k: round(v, 4) for k, v in record.items() if isinstance(v, float)})
+        checkpoint = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": generator.get_state(),
+            "epoch": epoch + 1,
+            "config": config.to_dict(),
+            "history": history,
+        }
+        _save_atomic(checkpoint, checkpoint_path)
+
+    if start_epoch >= config.epochs:  # resumed a finished run: nothing to train
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(checkpoint["model"])
+    model = model.cpu().eval()
+    return model, {
+        "model": model.state_dict(),
+        "epoch": config.epochs,
+        "config": config.to_dict(),
+        "history": history,
+    }
