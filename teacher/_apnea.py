@@ -21,6 +21,7 @@ from teacher._apnea_io import (
 from teacher._rr import clean_rr, minute_windows, valid_coverage
 
 LABEL_NAMES = ("normal", "apnea")
+NIGHT_MEDIAN_RR_S = 0.95
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class WindowSpec:
 
     grid_hz: float = 4.0
     context_minutes: int = 2
+    # Rescale each night so its median RR is NIGHT_MEDIAN_RR_S: removes each patient's resting
+    # heart rate, leaving the variations (cyclic heart-rate changes) that apneas cause.
+    night_relative: bool = False
 
     @property
     def length(self) -> int:
@@ -76,7 +80,10 @@ def night_windows(night: Night, spec: WindowSpec) -> tuple[np.ndarray, dict]:
             f"covering {coverage.mean():.0%} of {night.n_minutes} minutes; need "
             f"{MIN_VALID_COVERAGE:.0%})"
         )
-    return minute_windows(series, night.n_minutes, spec.grid_hz, spec.context_minutes), report
+    windows = minute_windows(series, night.n_minutes, spec.grid_hz, spec.context_minutes)
+    if spec.night_relative:
+        windows *= NIGHT_MEDIAN_RR_S / np.median(series.rr)
+    return windows, report
 
 
 def load_windows(

@@ -162,6 +162,7 @@ def fit(
     history: list[dict] = []
     start_epoch = 0
 
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
     checkpoint_path = Path(work_dir) / CHECKPOINT_NAME
     if resume and checkpoint_path.exists():
         checkpoint = torch.load(checkpoint_path, map_location=target_device, weights_only=False)

@@ -1,0 +1,82 @@
+"""Apnea teacher on the official split: train on all 35 learning nights, score x01-x35 once.
+
+Runs the same pipeline as `edgekit teacher train --dataset apnea-ecg --no-validation` and
+`edgekit teacher eval`, for several seeds, and prints mean and spread as a markdown table.
+
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/apnea_teacher.py --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import teacher
+from edgekit import ArtifactStore, evaluate_teacher, train_teacher
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=teacher.TrainConfig.epochs)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default="runs/bench-apnea-teacher")
+    parser.add_argument("--json", default="benchmarks/results/apnea_teacher.json")
+    args = parser.parse_args()
+
+    store = ArtifactStore(args.out)
+    split = teacher.official_split(validation_seed=None)
+    rows = []
+    for seed in args.seeds:
+        config = teacher.TrainConfig(
+            epochs=args.epochs, seed=seed, train_records=split["train"], test_records=split["test"]
+        )
+        started = time.perf_counter()
+        artifact = train_teacher(store, config, args.data_dir, progress=False)
+        train_wall = time.perf_counter() - started
+        figures = evaluate_teacher(store, artifact.id, split["test"], args.data_dir, progress=False)
+        minute, night = figures["minute"], figures["night"]
+        rows.append(
+            {
+                "seed": seed,
+                "artifact": artifact.id,
+                "train_wall_s": round(train_wall, 1),
+                "accuracy": minute["accuracy"],
+                "sensitivity": minute["sensitivity"],
+                "specificity": minute["specificity"],
+                "roc_auc": minute["roc_auc"],
+                "minutes": minute["minutes"],
+                "nights_correct": night["nights_correct"],
+                "nights": night["nights"],
+                "ahi_correlation": night["ahi_correlation"],
+                "wrong_nights": [n["record"] for n in night["per_night"] if n["predicted_apneic"] != n["reference_apneic"]],
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+
+    machine = f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    summary = {key: (float(np.mean([r[key] for r in rows])), float(np.std([r[key] for r in rows])))
+               for key in ("accuracy", "sensitivity", "specificity", "roc_auc", "ahi_correlation", "train_wall_s")}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"machine": machine, "epochs": args.epochs, "runs": rows, "summary": summary}, indent=2))
+
+    print(f"\nmachine: {machine}\n")
+    print("| seed | accuracy | sensitivity | specificity | ROC AUC | nights | AHI r | train s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['seed']} | {r['accuracy']:.2%} | {r['sensitivity']:.2%} | {r['specificity']:.2%} | "
+              f"{r['roc_auc']:.4f} | {r['nights_correct']}/{r['nights']} | {r['ahi_correlation']:.3f} | {r['train_wall_s']:.0f} |")
+    s = summary
+    print(f"| mean ± sd | {s['accuracy'][0]:.2%} ± {s['accuracy'][1]:.2%} | {s['sensitivity'][0]:.2%} ± {s['sensitivity'][1]:.2%} | "
+          f"{s['specificity'][0]:.2%} ± {s['specificity'][1]:.2%} | {s['roc_auc'][0]:.4f} ± {s['roc_auc'][1]:.4f} | | "
+          f"{s['ahi_correlation'][0]:.3f} | {s['train_wall_s'][0]:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

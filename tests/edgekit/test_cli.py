@@ -1,0 +1,194 @@
+"""The `edgekit` command line, run in-process on the embedded Apnea-ECG nights."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+
+import pytest
+import torch
+
+import teacher
+from edgekit._store import ArtifactStore
+from edgekit.cli import main
+
+ID_RE = re.compile(r"^teacher-[0-9a-f]{12}$")
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(arg) for arg in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def x01_label_count(folder) -> int:
+    """x01's minutes counted straight from the answers file: its block's A/N characters."""
+    lines = (folder / "event-2-answers").read_text().splitlines()
+    count = 0
+    for line in lines[lines.index("x01") + 1 :]:
+        words = line.split()
+        if len(words) != 2:
+            break
+        count += len(words[1])
+    return count
+
+
+@pytest.fixture(autouse=True)
+def no_environment_defaults(monkeypatch):
+    monkeypatch.delenv("EDGEKIT_RUNS", raising=False)
+    monkeypatch.delenv("EDGEKIT_DATA", raising=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, embedded_apnea_dir):
+    """One `teacher train` run shared by the tests that read its artifact."""
+    runs = tmp_path_factory.mktemp("runs")
+    code, out, err = run_cli(
+        "teacher", "train", "--dataset", "apnea-ecg", "--data-dir", embedded_apnea_dir,
+        "--train-records", "a03,c03", "--val-records", "b02", "--epochs", "1",
+        "--device", "cpu", "--out", runs, "--quiet",
+    )
+    return code, out, err, runs
+
+
+def test_train_prints_the_artifact_id(trained, embedded_apnea_dir):
+    code, out, err, runs = trained
+    assert code == 0, err
+    artifact_id = out.strip()
+    assert ID_RE.match(artifact_id), out
+    manifest = json.loads((runs / artifact_id / "manifest.json").read_text())
+    assert manifest["kind"] == "teacher"
+    assert manifest["config"]["train_records"] == ["a03", "c03"]
+    assert manifest["config"]["val_records"] == ["b02"]
+    assert manifest["config"]["epochs"] == 1 and manifest["config"]["dataset"] == "apnea-ecg"
+    assert [night["record"] for night in manifest["data"]] == ["a03", "c03", "b02"]
+    assert len(manifest["history"]) == 1
+    # The metrics also go to stderr, as one JSON line.
+    assert json.loads(err.strip().splitlines()[-1]) == manifest["metrics"]
+
+
+def test_runs_lists_the_trained_teacher(trained):
+    _, out, _, runs = trained
+    artifact_id = out.strip()
+    code, listing, _ = run_cli("runs", "--out", runs)
+    assert code == 0
+    rows = [line for line in listing.splitlines() if line.startswith(artifact_id)]
+    assert len(rows) == 1 and "teacher" in rows[0] and "val_accuracy=" in rows[0]
+    code, listing, _ = run_cli("runs", "--out", runs, "--kind", "student")
+    assert code == 0 and artifact_id not in listing
+
+
+def test_eval_json_on_x01(trained, embedded_apnea_dir):
+    _, out, _, runs = trained
+    artifact_id = out.strip()
+    code, text, err = run_cli(
+        "teacher", "eval", artifact_id, "--records", "x01", "--json",
+        "--data-dir", embedded_apnea_dir, "--out", runs, "--quiet",
+    )
+    assert code == 0, err
+    figures = json.loads(text)  # strict JSON: NaN must have become null
+    assert figures["artifact"] == artifact_id and figures["records"] == ["x01"]
+    assert {"minute", "night", "data"} <= set(figures)
+    minutes = x01_label_count(embedded_apnea_dir)
+    assert figures["minute"]["minutes"] == minutes
+    assert sum(figures["minute"]["confusion"].values()) == minutes
+    assert figures["night"]["nights"] == 1
+    assert figures["night"]["ahi_correlation"] is None  # undefined for one night
+    # The figures are recorded in the artifact's manifest.
+    manifest = ArtifactStore(runs).get(artifact_id).manifest
+    assert manifest["evaluations"]["x01"]["minute"]["minutes"] == minutes
+
+
+def test_eval_text_by_id_prefix(trained, embedded_apnea_dir):
+    _, out, _, runs = trained
+    prefix = out.strip()[: len("teacher-") + 6]
+    code, text, err = run_cli(
+        "teacher", "eval", prefix, "--records", "x01", "--data-dir", embedded_apnea_dir, "--out", runs, "--quiet"
+    )
+    assert code == 0, err
+    assert f"{x01_label_count(embedded_apnea_dir)} minutes" in text
+    assert "x01: AHI est" in text
+
+
+def test_unknown_dataset_exits_2_naming_it(tmp_path, embedded_apnea_dir):
+    code, out, err = run_cli(
+        "teacher", "train", "--dataset", "sleep-edf", "--data-dir", embedded_apnea_dir,
+        "--train-records", "a03", "--epochs", "1", "--out", tmp_path / "runs", "--quiet",
+    )
+    assert code == 2 and out == ""
+    assert "sleep-edf" in err and "apnea-ecg" in err  # names the bad one and the known ones
+    assert ArtifactStore(tmp_path / "runs").list() == []
+
+
+def test_unknown_artifact_exits_2(tmp_path, embedded_apnea_dir):
+    code, out, err = run_cli(
+        "teacher", "eval", "teacher-000000000000", "--records", "x01",
+        "--data-dir", embedded_apnea_dir, "--out", tmp_path / "runs",
+    )
+    assert code == 2 and out == ""
+    assert "teacher-000000000000" in err
+
+
+def test_unknown_arch_exits_2_listing_the_registry(tmp_path, embedded_apnea_dir):
+    code, _, err = run_cli(
+        "teacher", "train", "--dataset", "apnea-ecg", "--arch", "resnet9000", "--data-dir", embedded_apnea_dir,
+        "--train-records", "a03", "--epochs", "1", "--out", tmp_path / "runs", "--quiet",
+    )
+    assert code == 2
+    assert "resnet9000" in err and "apnea_cnn" in err
+
+
+def test_missing_data_dir_exits_2_with_the_download_hint(tmp_path):
+    missing = tmp_path / "no-data-here"
+    code, out, err = run_cli(
+        "teacher", "train", "--dataset", "apnea-ecg", "--data-dir", missing,
+        "--train-records", "a03", "--epochs", "1", "--out", tmp_path / "runs", "--quiet",
+    )
+    assert code == 2 and out == ""
+    assert "--download" in err and str(missing) in err
+    assert ArtifactStore(tmp_path / "runs").list() == []
+    assert not missing.exists()
+
+
+def test_missing_required_option_is_a_usage_error(tmp_path):
+    with pytest.raises(SystemExit) as exit_info, contextlib.redirect_stderr(io.StringIO()):
+        main(["teacher", "train", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+
+
+def test_resume_an_interrupted_run_through_the_cli(tmp_path, embedded_apnea_dir):
+    """Leave an epoch-1 checkpoint where the CLI's run of the same config would, then `--resume`."""
+    runs = tmp_path / "runs"
+    # The configuration `teacher train ... --train-records c07 --epochs 2` builds.
+    config = teacher.TrainConfig(
+        dataset="apnea-ecg", arch="apnea_cnn", epochs=2, seed=0,
+        train_records=["c07"], val_records=[], test_records=list(teacher.TEST_RECORDS),
+    )
+    staging = ArtifactStore(runs).staging_dir("teacher", config.to_dict(), resume=True)
+    windows, _ = teacher.load_windows(["c07"], embedded_apnea_dir, progress=False)
+    epochs_seen = []
+
+    def crash_in_epoch_2(model):
+        epochs_seen.append(1)
+        if len(epochs_seen) == 2:
+            raise KeyboardInterrupt
+        return {}
+
+    with pytest.raises(KeyboardInterrupt):
+        teacher.fit(config, windows.inputs, windows.labels, staging, evaluate=crash_in_epoch_2,
+                    device="cpu", progress=False)
+    saved = torch.load(staging / "checkpoint.pt", weights_only=False)
+    assert saved["epoch"] == 1
+
+    code, out, err = run_cli(
+        "teacher", "train", "--dataset", "apnea-ecg", "--data-dir", embedded_apnea_dir,
+        "--train-records", "c07", "--epochs", "2", "--resume", "--device", "cpu", "--out", runs, "--quiet",
+    )
+    assert code == 0, err
+    manifest = ArtifactStore(runs).get(out.strip()).manifest
+    assert [epoch["epoch"] for epoch in manifest["history"]] == [1, 2]
+    assert manifest["history"][0] == saved["history"][0]  # epoch 1 came from the checkpoint
+    assert not staging.exists()  # sealed into the artifact
