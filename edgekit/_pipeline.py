@@ -34,9 +34,14 @@ def train_teacher(
         raise ValueError(f"unknown dataset {config.dataset!r}; known: {', '.join(teacher.DATASETS)}")
     # The data directory is not part of the identity: the file hashes in `data` are.
     staging = store.staging_dir("teacher", config.to_dict(), resume=resume)
-    trained = teacher.train_apnea_teacher(
-        config, data_dir, staging, device=device, resume=resume, progress=progress
-    )
+    try:
+        trained = teacher.train_apnea_teacher(
+            config, data_dir, staging, device=device, resume=resume, progress=progress
+        )
+    except BaseException:
+        if not any(staging.iterdir()):  # failed before the first checkpoint: nothing to resume
+            staging.rmdir()
+        raise
     return store.commit(
         staging,
         kind="teacher",

@@ -71,12 +71,12 @@ def night_windows(night: Night, spec: WindowSpec) -> tuple[np.ndarray, dict]:
     try:
         series = clean_rr(night.beat_times)
     except ValueError as error:
-        raise ApneaDataError(f"{night.name}: beat annotations unusable ({error})") from error
+        raise ApneaDataError(f"{night.name}: beats in {night.beat_source} unusable ({error})") from error
     coverage = valid_coverage(series, night.n_minutes)
     report = {**series.counts(), "coverage": round(float(coverage.mean()), 4)}
     if series.n_kept < 2 or coverage.mean() < MIN_VALID_COVERAGE:
         raise ApneaDataError(
-            f"{night.name}: too few valid beats ({series.n_kept} kept of {series.n_intervals} intervals, "
+            f"{night.name}: too few valid beats in {night.beat_source} ({series.n_kept} kept of {series.n_intervals} intervals, "
             f"covering {coverage.mean():.0%} of {night.n_minutes} minutes; need "
             f"{MIN_VALID_COVERAGE:.0%})"
         )

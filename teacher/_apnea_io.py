@@ -48,6 +48,7 @@ class Night:
         labels: (M,) 1 = apnea minute, 0 = normal, or None when the night has no labels.
         files: file name -> sha256 of every file read.
         signal: (n_samples,) ECG in mV when the .dat was present, else None.
+        beat_source: the file the beats come from (".qrs", or ".dat" when detected on the ECG).
     """
 
     name: str
@@ -57,6 +58,7 @@ class Night:
     labels: np.ndarray | None
     files: dict[str, str] = field(default_factory=dict)
     signal: np.ndarray | None = None
+    beat_source: str = ""
 
     @property
     def n_minutes(self) -> int:
@@ -126,12 +128,15 @@ def parse_answers(text: str) -> dict[str, np.ndarray]:
     """
     labels: dict[str, list[str]] = {}
     current = None
+    short_hour_line = None  # an hour of fewer than 60 minutes may only end a record
     for line_number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped:
             continue
         if re.fullmatch(r"[a-z]\d\d", stripped):
-            current = stripped
+            if stripped in labels:
+                raise ApneaDataError(f"{TEST_ANSWERS_FILE}: line {line_number}: record {stripped} appears twice")
+            current, short_hour_line = stripped, None
             labels[current] = []
             continue
         match = re.fullmatch(r"(\d+)\s+([AN]+)", stripped)
@@ -139,6 +144,15 @@ def parse_answers(text: str) -> dict[str, np.ndarray]:
             raise ApneaDataError(f"{TEST_ANSWERS_FILE}: line {line_number} is not '<hour> <A|N...>': {line!r}")
         if int(match.group(1)) != len(labels[current]):
             raise ApneaDataError(f"{TEST_ANSWERS_FILE}: record {current} hour {match.group(1)} out of order")
+        if short_hour_line is not None:
+            raise ApneaDataError(
+                f"{TEST_ANSWERS_FILE}: line {short_hour_line}: record {current} has an hour of fewer "
+                "than 60 minutes before its last hour"
+            )
+        if len(match.group(2)) > 60:
+            raise ApneaDataError(f"{TEST_ANSWERS_FILE}: line {line_number}: more than 60 minutes in an hour")
+        if len(match.group(2)) < 60:
+            short_hour_line = line_number
         labels[current].append(match.group(2))
     return {
         name: np.array([symbol == "A" for symbol in "".join(hours)], dtype=np.int8)
@@ -195,7 +209,16 @@ def _detect_beats(signal: np.ndarray, fs: float) -> np.ndarray:
     """QRS detection for records that come with a signal but no beat annotations."""
     from wfdb import processing
 
-    return processing.xqrs_detect(sig=signal, fs=fs, verbose=False)
+    candidates = processing.xqrs_detect(sig=signal, fs=fs, verbose=False)
+    # xqrs marks the peak of its integrated signal, up to ~60 ms before the R wave: move each
+    # detection onto the local maximum so RR intervals carry no detector jitter.
+    return processing.correct_peaks(
+        signal,
+        candidates,
+        search_radius=int(0.1 * fs),
+        smooth_window_size=int(0.15 * fs),
+        peak_dir="up",
+    )
 
 
 def read_night(
@@ -239,8 +262,10 @@ def read_night(
         is_beat = np.array([symbol != "|" for symbol in qrs.symbol], dtype=bool)
         beat_samples = np.asarray(qrs.sample)[is_beat]
         files[qrs_path.name] = sha256_file(qrs_path)
+        beat_source = str(qrs_path)
     elif signal is not None:
         beat_samples = _detect_beats(signal, fs)
+        beat_source = f"{dat_path} (beats detected)"
     else:
         raise ApneaDataError(f"{name}: no beats: neither {qrs_path} nor {dat_path} exists")
     if beat_samples.size and beat_samples.max() > header.sig_len + fs:
@@ -274,6 +299,7 @@ def read_night(
         labels=labels,
         files=files,
         signal=signal,
+        beat_source=beat_source,
     )
 
 

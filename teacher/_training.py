@@ -172,6 +172,7 @@ def fit(
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         generator.set_state(checkpoint["generator"])
+        torch.set_rng_state(checkpoint["torch_rng"])  # dropout masks continue as if never stopped
         history, start_epoch = checkpoint["history"], checkpoint["epoch"]
 
     epochs = tqdm(range(start_epoch, config.epochs), desc=f"{config.arch}", unit="epoch", disable=not progress,
@@ -192,6 +193,7 @@ def fit(
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
             "epoch": epoch + 1,
             "config": config.to_dict(),
             "history": history,

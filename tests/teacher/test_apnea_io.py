@@ -265,12 +265,6 @@ def test_full_record_without_qrs_detects_beats_on_the_signal(tmp_path):
     assert windows.shape == (3, 1, WindowSpec().length)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="source bug: teacher/_apnea_io.py _detect_beats returns xqrs's raw MWI-peak indices, about "
-    "half of them ~60 ms before the R peak; wfdb.processing.correct_peaks would put them on it",
-)
 def test_detected_beats_sit_on_the_r_peaks(tmp_path):
     folder = tmp_path / "db"
     folder.mkdir()
@@ -415,12 +409,6 @@ def test_night_with_too_few_valid_beats_is_refused(tmp_path, damage):
 
 
 @TOO_FEW_BEATS
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="source bug: teacher/_apnea.py night_windows names the record but not the beat file "
-    "(r01.qrs) in its 'too few valid beats' error, unlike every other ApneaDataError",
-)
 def test_too_few_valid_beats_error_names_the_beat_file(tmp_path, damage):
     folder = annotation_record(tmp_path / "db")
     damage(folder)
@@ -433,10 +421,11 @@ def test_too_few_valid_beats_error_names_the_beat_file(tmp_path, damage):
 
 
 def test_parse_answers_on_a_hand_made_file():
-    text = "x01\n 0 NNAA\n 1 AN\n\nx02\r\n 0 A\r\n"
+    first_hour = "NNAA" + "N" * 56  # every hour but a record's last holds 60 minutes
+    text = f"x01\n 0 {first_hour}\n 1 AN\n\nx02\r\n 0 A\r\n"
     answers = parse_answers(text)
     assert answers.keys() == {"x01", "x02"}
-    np.testing.assert_array_equal(answers["x01"], [0, 0, 1, 1, 1, 0])
+    np.testing.assert_array_equal(answers["x01"], [0, 0, 1, 1] + [0] * 56 + [1, 0])
     np.testing.assert_array_equal(answers["x02"], [1])
     assert answers["x01"].dtype == np.int8
 
@@ -459,23 +448,11 @@ def test_parse_answers_rejects_malformed_lines(text, pattern):
     assert "event-2-answers" in str(error.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="source gap: teacher/_apnea_io.py parse_answers accepts an hour line shorter than 60 "
-    "labels before the last one, which silently shifts every later minute's label",
-)
 def test_parse_answers_rejects_a_short_hour_that_is_not_the_last():
     with pytest.raises(ApneaDataError):
         parse_answers("x01\n 0 " + "N" * 59 + "\n 1 " + "A" * 60 + "\n 2 AA\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="source gap: teacher/_apnea_io.py parse_answers silently drops an earlier block when a "
-    "record name appears twice",
-)
 def test_parse_answers_rejects_a_repeated_record():
     with pytest.raises(ApneaDataError):
         parse_answers("x01\n 0 AAAA\nx01\n 0 NN\n")

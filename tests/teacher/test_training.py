@@ -227,13 +227,6 @@ def test_resume_reproduces_an_uninterrupted_run_without_dropout(small_data, tmp_
     assert same_weights(resumed["model"], straight["model"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="source bug: teacher/_training.py fit re-seeds the global torch RNG (used by nn.Dropout) "
-    "with config.seed on resume and does not checkpoint its state, so a resumed run's dropout masks "
-    "differ from the uninterrupted run's and so do its weights (and artifact id)",
-)
 def test_resume_reproduces_an_uninterrupted_run(small_data, tmp_path):
     inputs, labels = small_data
     config = small_config()  # the registry default, dropout 0.3
