@@ -65,8 +65,11 @@ def evaluate_teacher(
     """Score a teacher artifact on `records` and record the figures in its manifest."""
     artifact = store.get(reference)
     model, checkpoint = teacher.load_teacher(artifact.path)
-    contract = teacher.model_contract(checkpoint["config"]["arch"], checkpoint["config"].get("arch_options"))
-    figures = teacher.evaluate_apnea_teacher(model, contract, records, data_dir, progress=progress)
+    config = checkpoint["config"]
+    contract = teacher.model_contract(config["arch"], config.get("arch_options"))
+    figures = teacher.evaluate_apnea_teacher(
+        model, contract, records, data_dir, smoothing_minutes=config["smoothing_minutes"], progress=progress
+    )
     evaluations = dict(artifact.manifest.get("evaluations", {}))
     evaluations[",".join(records)] = {"minute": figures["minute"], "night": _night_summary(figures["night"])}
     store.update_manifest(artifact.id, evaluations=evaluations)

@@ -7,6 +7,8 @@ from teacher._apnea import (
     leave_patients_out,
     load_windows,
     night_windows,
+    smooth_by_night,
+    smooth_night,
     official_split,
     validation_records,
 )

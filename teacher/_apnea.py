@@ -86,6 +86,29 @@ def night_windows(night: Night, spec: WindowSpec) -> tuple[np.ndarray, dict]:
     return windows, report
 
 
+def smooth_night(probabilities: np.ndarray, half_width: int) -> np.ndarray:
+    """Moving average of one night's per-minute probabilities over +-`half_width` minutes.
+
+    Apneas come in runs of minutes, so a lone flagged minute among normal ones is more likely an
+    error than an event; edges are padded with the first/last value so every minute keeps a score.
+    """
+    if half_width <= 0 or probabilities.size == 0:
+        return probabilities
+    padded = np.pad(probabilities, half_width, mode="edge")
+    kernel = np.full(2 * half_width + 1, 1.0 / (2 * half_width + 1))
+    return np.convolve(padded, kernel, mode="valid").astype(probabilities.dtype)
+
+
+def smooth_by_night(records: np.ndarray, minutes: np.ndarray, probabilities: np.ndarray, half_width: int) -> np.ndarray:
+    """`smooth_night` applied to each night's minutes in time order, rows kept where they were."""
+    smoothed = probabilities.copy()
+    for name in np.unique(records):
+        rows = np.flatnonzero(records == name)
+        rows = rows[np.argsort(minutes[rows], kind="stable")]
+        smoothed[rows] = smooth_night(probabilities[rows], half_width)
+    return smoothed
+
+
 def load_windows(
     records: list[str],
     data_dir: str | os.PathLike | None = None,

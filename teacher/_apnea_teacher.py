@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from teacher._apnea import ApneaWindows, WindowSpec, load_windows
+from teacher._apnea import ApneaWindows, WindowSpec, load_windows, smooth_by_night
 from teacher._metrics import minute_metrics, night_metrics
 from teacher._models import InputContract, create_model, get_entry
 from teacher._training import CHECKPOINT_NAME, TrainConfig, fit, predict_proba
@@ -28,7 +28,11 @@ class TrainedTeacher:
 
 
 def window_spec(contract: InputContract) -> WindowSpec:
-    return WindowSpec(grid_hz=contract.grid_hz, context_minutes=contract.context_minutes)
+    return WindowSpec(
+        grid_hz=contract.grid_hz,
+        context_minutes=contract.context_minutes,
+        night_relative=bool(contract.night_relative),
+    )
 
 
 def model_contract(arch: str, arch_options: dict | None = None) -> InputContract:
@@ -40,12 +44,19 @@ def model_contract(arch: str, arch_options: dict | None = None) -> InputContract
     return contract
 
 
-def score_windows(model: nn.Module, windows: ApneaWindows, threshold: float = 0.5) -> dict:
-    """Per-minute and per-night figures of `model` on labelled windows."""
+def score_windows(
+    model: nn.Module, windows: ApneaWindows, smoothing_minutes: int, threshold: float = 0.5
+) -> dict:
+    """Per-minute and per-night figures of `model` on labelled windows, after night smoothing.
+
+    `minute_unsmoothed` keeps the figures of the raw per-minute outputs for comparison.
+    """
     labelled = windows.select(windows.labels >= 0)
-    probabilities = predict_proba(model, labelled.inputs)[:, 1]
+    raw = predict_proba(model, labelled.inputs)[:, 1]
+    probabilities = smooth_by_night(labelled.records, labelled.minutes, raw, smoothing_minutes)
     return {
         "minute": minute_metrics(labelled.labels, probabilities, threshold),
+        "minute_unsmoothed": minute_metrics(labelled.labels, raw, threshold),
         "night": night_metrics(labelled.records, labelled.labels, probabilities, threshold),
     }
 
@@ -72,7 +83,7 @@ def train_apnea_teacher(
         provenance += val_provenance
 
     def evaluate(model: nn.Module) -> dict:
-        figures = score_windows(model, validation)["minute"]
+        figures = score_windows(model, validation, config.smoothing_minutes)["minute"]
         return {"val_accuracy": figures["accuracy"], "val_roc_auc": figures["roc_auc"]}
 
     model, checkpoint = fit(
@@ -88,7 +99,7 @@ def train_apnea_teacher(
     metrics = {"train_minutes": len(train), "train_loss": checkpoint["history"][-1]["train_loss"]}
     metrics["train_seconds"] = round(sum(epoch["seconds"] for epoch in checkpoint["history"]), 1)
     if validation is not None:
-        figures = score_windows(model, validation)
+        figures = score_windows(model, validation, config.smoothing_minutes)
         metrics.update(
             val_accuracy=figures["minute"]["accuracy"],
             val_roc_auc=figures["minute"]["roc_auc"],
@@ -116,6 +127,7 @@ def evaluate_apnea_teacher(
     records: list[str],
     data_dir: str | os.PathLike | None = None,
     *,
+    smoothing_minutes: int = 0,
     progress: bool = True,
 ) -> dict:
     """Scores on every labelled minute of `records` (x01-x35 by default at the CLI)."""
@@ -123,5 +135,5 @@ def evaluate_apnea_teacher(
     unlabelled = sorted(set(windows.records[windows.labels < 0].tolist()))
     if unlabelled:
         raise ValueError(f"no labels for {', '.join(unlabelled)}: cannot score them")
-    figures = score_windows(model, windows)
-    return {"records": records, **figures, "data": provenance}
+    figures = score_windows(model, windows, smoothing_minutes)
+    return {"records": records, "smoothing_minutes": smoothing_minutes, **figures, "data": provenance}

@@ -24,6 +24,7 @@ class InputContract:
         units: physical units of the raw input (normalisation happens inside the model).
         grid_hz: sampling rate of the series (rr-series only).
         context_minutes: minutes of context each side of the scored minute (rr-series only).
+        night_relative: each night rescaled so its median RR is 0.95 s (rr-series only).
         labels: class names, index = class id.
         normalisation: how the model normalises its raw input internally.
     """
@@ -35,6 +36,7 @@ class InputContract:
     normalisation: str
     grid_hz: float | None = None
     context_minutes: int | None = None
+    night_relative: bool | None = None
     dtype: str = "float32"
 
     def to_dict(self) -> dict:
@@ -133,7 +135,7 @@ class ModelEntry:
     defaults: dict = field(default_factory=dict)
 
 
-def _apnea_contract(grid_hz: float, context_minutes: int) -> InputContract:
+def _apnea_contract(grid_hz: float, context_minutes: int, night_relative: bool) -> InputContract:
     return InputContract(
         modality="rr-series",
         shape=(1, int((2 * context_minutes + 1) * 60 * grid_hz)),
@@ -142,6 +144,7 @@ def _apnea_contract(grid_hz: float, context_minutes: int) -> InputContract:
         normalisation=f"inside the model: (rr - {RR_CENTER_S}) / {RR_SCALE_S} and window-mean deviation",
         grid_hz=grid_hz,
         context_minutes=context_minutes,
+        night_relative=night_relative,
     )
 
 
@@ -151,7 +154,7 @@ REGISTRY: dict[str, ModelEntry] = {
         ModelEntry(
             name="apnea_cnn",
             builder=ApneaCNN,
-            contract=_apnea_contract(grid_hz=4.0, context_minutes=2),
+            contract=_apnea_contract(grid_hz=4.0, context_minutes=2, night_relative=True),
             description="apnea teacher: 4-stage 1-D CNN over 5 minutes of RR at 4 Hz",
             defaults={"length": 1200},
         ),

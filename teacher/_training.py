@@ -41,6 +41,8 @@ class TrainConfig:
     # Gaussian jitter of this many seconds (beat-detection timing noise).
     rr_scale_jitter: float = 0.15
     rr_noise_s: float = 0.01
+    # Decision rule: average each minute's apnea probability with this many minutes each side.
+    smoothing_minutes: int = 3
     train_records: list[str] = field(default_factory=list)
     val_records: list[str] = field(default_factory=list)
     test_records: list[str] = field(default_factory=list)

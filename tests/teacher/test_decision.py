@@ -1,0 +1,43 @@
+"""The night smoothing of the decision rule and the night-relative rescaling, on hand-made inputs."""
+
+import numpy as np
+
+from teacher import WindowSpec, night_windows, smooth_by_night, smooth_night
+from teacher._apnea import NIGHT_MEDIAN_RR_S
+from teacher._apnea_io import Night
+
+
+def test_smooth_night_is_an_edge_padded_moving_average():
+    p = np.array([0.0, 0.0, 0.9, 0.0, 0.0, 0.6], dtype=np.float32)
+    smoothed = smooth_night(p, 1)
+    # By hand: means of (0,0,0), (0,0,.9), (0,.9,0), (.9,0,0), (0,0,.6), (0,.6,.6).
+    np.testing.assert_allclose(smoothed, [0.0, 0.3, 0.3, 0.3, 0.2, 0.4], atol=1e-6)
+    assert smoothed.dtype == np.float32
+    np.testing.assert_array_equal(smooth_night(p, 0), p)
+
+
+def test_a_lone_flag_is_removed_and_a_run_is_kept():
+    p = np.array([0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0], dtype=np.float64)
+    flags = smooth_night(p, 2) >= 0.5
+    assert not flags[3]
+    assert flags[7:12].all()
+
+
+def test_smooth_by_night_keeps_nights_apart_and_rows_in_place():
+    records = np.array(["b", "a", "b", "a", "b"])
+    minutes = np.array([2, 1, 0, 0, 1])
+    p = np.array([1.0, 0.0, 0.0, 1.0, 0.0])
+    smoothed = smooth_by_night(records, minutes, p, 1)
+    # night b in time order: minute 0 -> 0.0, 1 -> 0.0, 2 -> 1.0; night a: minute 0 -> 1.0, 1 -> 0.0
+    np.testing.assert_allclose(smoothed[[2, 4, 0]], [0.0, 1 / 3, 2 / 3])
+    np.testing.assert_allclose(smoothed[[3, 1]], [2 / 3, 1 / 3])
+
+
+def test_night_relative_windows_have_the_reference_median():
+    beats = np.cumsum(np.full(400, 0.75))  # 80 bpm for ~5 minutes
+    night = Night(name="t01", fs=100.0, n_samples=int(beats[-1] * 100) + 100, beat_times=beats,
+                  labels=np.zeros(4, dtype=np.int8), beat_source="t01.qrs")
+    absolute, _ = night_windows(night, WindowSpec(4.0, 1, night_relative=False))
+    relative, _ = night_windows(night, WindowSpec(4.0, 1, night_relative=True))
+    np.testing.assert_allclose(absolute, 0.75, atol=1e-6)
+    np.testing.assert_allclose(relative, NIGHT_MEDIAN_RR_S, atol=1e-6)
