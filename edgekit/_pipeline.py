@@ -9,9 +9,9 @@ from pathlib import Path
 import teacher
 from edgekit._store import Artifact, ArtifactStore, code_version
 
-# The demo's embedded nights: five learning-set nights of every kind (a: apnea, b: borderline,
+# The demo's embedded nights: eight learning-set nights of every kind (a: apnea, b: borderline,
 # c: control) to train on, and one test-set night it never sees in training.
-DEMO_TRAIN_RECORDS = ["a03", "a05", "b02", "c03", "c07"]
+DEMO_TRAIN_RECORDS = ["a02", "a03", "a05", "a10", "a15", "b02", "c03", "c07"]
 DEMO_HELD_OUT_RECORDS = ["x01"]
 DEMO_EPOCHS = 12
 

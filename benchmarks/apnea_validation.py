@@ -1,0 +1,111 @@
+"""How the apnea teacher's settings were chosen: 5-fold cross-validation over the learning nights.
+
+x01-x35 are never read here. The 35 learning nights are split into 5 folds stratified by group
+(a/b/c); each variant trains on 4 folds and predicts the 5th, and the pooled out-of-fold minutes are
+scored with and without night smoothing (+-k minutes).
+
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/apnea_validation.py [--variants base rel ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+import teacher
+
+# Each variant: window options, then TrainConfig overrides. "rel" is the shipped default.
+VARIANTS = {
+    "base": {"night_relative": False, "config": {"epochs": 10}},
+    "rel": {"night_relative": True, "config": {"epochs": 10}},
+    "no-level-channel": {"night_relative": False, "config": {"epochs": 10, "arch_options": {"level_channel": False}}},
+    "context-5min": {"night_relative": False, "context_minutes": 5, "config": {"epochs": 10}},
+    "rel-20ep-wd": {"night_relative": True, "config": {"epochs": 20, "weight_decay": 0.05}},
+    "rel-wide": {"night_relative": True, "config": {"epochs": 10, "arch_options": {"widths": [32, 48, 64, 64]}}},
+    "rel-no-augment": {"night_relative": True, "config": {"epochs": 10, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0}},
+    "rel-label-smoothing": {"night_relative": True, "config": {"epochs": 10, "label_smoothing": 0.1}},
+}
+SMOOTHING = (0, 1, 2, 3, 5)
+
+
+def stratified_folds(k: int = 5, seed: int = 0) -> list[list[str]]:
+    rng = random.Random(seed)
+    folds: list[list[str]] = [[] for _ in range(k)]
+    position = 0
+    for group in "abc":
+        members = [name for name in teacher.LEARNING_RECORDS if name.startswith(group)]
+        rng.shuffle(members)
+        for name in members:
+            folds[position % k].append(name)
+            position += 1
+    return folds
+
+
+def cross_validate(name: str, variant: dict, data_dir, work: Path) -> dict:
+    spec = teacher.WindowSpec(
+        grid_hz=4.0,
+        context_minutes=variant.get("context_minutes", 2),
+        night_relative=variant["night_relative"],
+    )
+    data, _ = teacher.load_windows(teacher.LEARNING_RECORDS, data_dir, spec, progress=False)
+    overrides = dict(variant["config"])
+    arch_options = {"length": spec.length, **overrides.pop("arch_options", {})}
+    config = teacher.TrainConfig(arch_options=arch_options, **overrides)
+    probabilities = np.zeros(len(data), dtype=np.float32)
+    started = time.perf_counter()
+    for fold in stratified_folds():
+        held_out = np.isin(data.records, fold)
+        model, _ = teacher.fit(
+            config, data.inputs[~held_out], data.labels[~held_out], work / name, progress=False
+        )
+        probabilities[held_out] = teacher.predict_proba(model, data.inputs[held_out])[:, 1]
+    accuracy = {
+        k: teacher.minute_metrics(
+            data.labels, teacher.smooth_by_night(data.records, data.minutes, probabilities, k)
+        )["accuracy"]
+        for k in SMOOTHING
+    }
+    nights = teacher.night_metrics(
+        data.records, data.labels, teacher.smooth_by_night(data.records, data.minutes, probabilities, 3)
+    )
+    return {
+        "variant": name,
+        "seconds": round(time.perf_counter() - started),
+        "accuracy_by_smoothing": accuracy,
+        "roc_auc": teacher.roc_auc(data.labels, probabilities),
+        "nights_correct": nights["nights_correct"],
+        "worst_nights": sorted(
+            ((n["record"], round(n["minute_accuracy"], 3)) for n in nights["per_night"]), key=lambda x: x[1]
+        )[:5],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--work", default="runs/bench-apnea-validation")
+    parser.add_argument("--json", default="benchmarks/results/apnea_validation.json")
+    args = parser.parse_args()
+
+    results = []
+    for name in args.variants:
+        results.append(cross_validate(name, VARIANTS[name], args.data_dir, Path(args.work)))
+        print(json.dumps(results[-1]), flush=True)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=2))
+
+    print("\n| variant | " + " | ".join(f"acc k={k}" for k in SMOOTHING) + " | AUC | nights | s |")
+    print("|---" * (len(SMOOTHING) + 4) + "|")
+    for r in results:
+        accuracies = " | ".join(f"{r['accuracy_by_smoothing'][k]:.2%}" for k in SMOOTHING)
+        print(f"| {r['variant']} | {accuracies} | {r['roc_auc']:.4f} | {r['nights_correct']}/35 | {r['seconds']} |")
+
+
+if __name__ == "__main__":
+    main()
