@@ -6,6 +6,7 @@ Pure numpy: no files, no wfdb. The same functions turn beats into model inputs o
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,7 +59,10 @@ def _local_median(values: np.ndarray, half_width: int) -> np.ndarray:
     padded = np.pad(values.astype(np.float64), half_width, mode="constant", constant_values=np.nan)
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half_width + 1).copy()
     windows[:, half_width] = np.nan  # leave the interval under test out of its own reference
-    return np.nanmedian(windows, axis=1)[:n]
+    with warnings.catch_warnings():
+        # An interval with no neighbours (a one-interval series) has no reference: NaN, on purpose.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(windows, axis=1)[:n]
 
 
 def clean_rr(beat_times: np.ndarray) -> RRSeries:
