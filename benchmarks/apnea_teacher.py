@@ -59,6 +59,8 @@ def main() -> None:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
+        if seed == args.seeds[0]:
+            teacher.plot_ahi(night, Path(args.json).with_name("apnea_teacher_ahi.png"))
 
     machine = f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
     summary = {key: (float(np.mean([r[key] for r in rows])), float(np.std([r[key] for r in rows])))

@@ -85,6 +85,8 @@ def cmd_teacher_eval(args) -> int:
     records = _records(args.records) if args.records else list(teacher.TEST_RECORDS)
     store = ArtifactStore(_runs_dir(args))
     figures = _pipeline.evaluate_teacher(store, args.artifact, records, args.data_dir, progress=not args.quiet)
+    if args.plot:
+        teacher.plot_ahi(figures["night"], args.plot)
     if args.json:
         _print_json(figures)
     else:
@@ -131,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("artifact", help="artifact id, unique id prefix, or directory")
     evaluate.add_argument("--records", help="comma-separated nights (default: x01-x35)")
     evaluate.add_argument("--json", action="store_true", help="print every figure as JSON")
+    evaluate.add_argument("--plot", help="write a PNG of estimated vs reference AHI per night")
     _add_common(evaluate)
     evaluate.set_defaults(func=cmd_teacher_eval)
 

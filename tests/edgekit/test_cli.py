@@ -102,13 +102,16 @@ def test_eval_json_on_x01(trained, embedded_apnea_dir):
     assert manifest["evaluations"]["x01"]["minute"]["minutes"] == minutes
 
 
-def test_eval_text_by_id_prefix(trained, embedded_apnea_dir):
+def test_eval_text_by_id_prefix(trained, embedded_apnea_dir, tmp_path):
     _, out, _, runs = trained
     prefix = out.strip()[: len("teacher-") + 6]
+    plot = tmp_path / "ahi.png"
     code, text, err = run_cli(
-        "teacher", "eval", prefix, "--records", "x01", "--data-dir", embedded_apnea_dir, "--out", runs, "--quiet"
+        "teacher", "eval", prefix, "--records", "x01", "--data-dir", embedded_apnea_dir, "--out", runs, "--quiet",
+        "--plot", plot,
     )
     assert code == 0, err
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"{x01_label_count(embedded_apnea_dir)} minutes" in text
     assert "x01: AHI est" in text
 
