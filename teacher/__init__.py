@@ -33,7 +33,7 @@ from teacher._apnea_teacher import (
 from teacher._metrics import estimated_ahi, minute_metrics, night_metrics, roc_auc
 from teacher._plots import plot_ahi
 from teacher._models import REGISTRY, InputContract, create_model, get_entry, list_models
-from teacher._rr import RRSeries, clean_rr, minute_windows, resample_rr
+from teacher._rr import BeatNoise, RRSeries, clean_rr, minute_windows, resample_rr
 from teacher._training import TrainConfig, fit, predict_proba, resolve_device
 
 DATASETS = ("apnea-ecg",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from teacher._apnea_io import (
     read_answers,
     read_night,
 )
-from teacher._rr import clean_rr, minute_windows, valid_coverage
+from teacher._rr import BeatNoise, clean_rr, minute_windows, valid_coverage
 
 LABEL_NAMES = ("normal", "apnea")
 NIGHT_MEDIAN_RR_S = 0.95
@@ -32,7 +33,7 @@ class WindowSpec:
     context_minutes: int = 2
     # Rescale each night so its median RR is NIGHT_MEDIAN_RR_S: removes each patient's resting
     # heart rate, leaving the variations (cyclic heart-rate changes) that apneas cause.
-    night_relative: bool = False
+    night_relative: bool = True
 
     @property
     def length(self) -> int:
@@ -114,17 +115,23 @@ def load_windows(
     data_dir: str | os.PathLike | None = None,
     spec: WindowSpec = WindowSpec(),
     *,
+    beat_noise: BeatNoise | None = None,
     progress: bool = True,
 ) -> tuple[ApneaWindows, list[dict]]:
     """Read nights and cut one window per minute.
+
+    Args:
+        beat_noise: degrade the beat annotations first (robustness benchmarks only).
 
     Returns:
         The windows and, per night, its provenance: name, file hashes, minutes, RR-cleaning counts.
     """
     answers = read_answers(data_dir)
     inputs, labels, names, minutes, provenance = [], [], [], [], []
-    for name in tqdm(records, desc="reading nights", unit="night", disable=not progress):
+    for index, name in enumerate(tqdm(records, desc="reading nights", unit="night", disable=not progress)):
         night = read_night(name, data_dir, answers=answers)
+        if beat_noise is not None:
+            night = dataclasses.replace(night, beat_times=beat_noise.apply(night.beat_times, offset=index))
         windows, report = night_windows(night, spec)
         n = night.n_minutes
         inputs.append(windows)

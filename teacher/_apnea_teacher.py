@@ -12,6 +12,7 @@ from torch import nn
 
 from teacher._apnea import ApneaWindows, WindowSpec, load_windows, smooth_by_night
 from teacher._metrics import minute_metrics, night_metrics
+from teacher._rr import BeatNoise
 from teacher._models import InputContract, create_model, get_entry
 from teacher._training import CHECKPOINT_NAME, TrainConfig, fit, predict_proba
 
@@ -128,10 +129,16 @@ def evaluate_apnea_teacher(
     data_dir: str | os.PathLike | None = None,
     *,
     smoothing_minutes: int = 0,
+    beat_noise: BeatNoise | None = None,
     progress: bool = True,
 ) -> dict:
-    """Scores on every labelled minute of `records` (x01-x35 by default at the CLI)."""
-    windows, provenance = load_windows(records, data_dir, window_spec(contract), progress=progress)
+    """Scores on every labelled minute of `records` (x01-x35 by default at the CLI).
+
+    `beat_noise` degrades the beat annotations first, to measure robustness to a worse detector.
+    """
+    windows, provenance = load_windows(
+        records, data_dir, window_spec(contract), beat_noise=beat_noise, progress=progress
+    )
     unlabelled = sorted(set(windows.records[windows.labels < 0].tolist()))
     if unlabelled:
         raise ValueError(f"no labels for {', '.join(unlabelled)}: cannot score them")

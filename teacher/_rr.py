@@ -53,6 +53,31 @@ class RRSeries:
         }
 
 
+@dataclass(frozen=True)
+class BeatNoise:
+    """A noisier beat detector than the reference annotations, to measure robustness.
+
+    Attributes:
+        jitter_s: standard deviation of the timing error of each detected beat.
+        missed: fraction of true beats the detector misses.
+        extra: false detections, as a fraction of true beats, at uniformly random times.
+        seed: seeds the random generator (each night adds its own offset).
+    """
+
+    jitter_s: float = 0.01
+    missed: float = 0.02
+    extra: float = 0.02
+    seed: int = 0
+
+    def apply(self, beat_times: np.ndarray, offset: int = 0) -> np.ndarray:
+        rng = np.random.default_rng(self.seed + offset)
+        kept = beat_times[rng.random(beat_times.size) >= self.missed]
+        kept = kept + rng.normal(0.0, self.jitter_s, kept.size)
+        false_beats = rng.uniform(beat_times.min(), beat_times.max(), int(self.extra * beat_times.size))
+        noisy = np.sort(np.concatenate([kept, false_beats]))
+        return noisy[np.concatenate([[True], np.diff(noisy) > 0])]  # keep strictly increasing
+
+
 def _local_median(values: np.ndarray, half_width: int) -> np.ndarray:
     """Median of each value's neighbours (itself excluded), edges using what exists."""
     n = values.size

@@ -256,3 +256,17 @@ def test_windows_slide_by_one_minute_and_pad_the_night_edges():
     np.testing.assert_allclose(windows[0, : context * spm + int(first_rr * grid_hz)], first_rr)
     np.testing.assert_allclose(windows[-1, (context + 1) * spm :], last_rr)
     np.testing.assert_allclose(windows[1, : (context - 1) * spm], first_rr)
+
+
+def test_beat_noise_misses_adds_and_jitters_beats_at_the_asked_rates():
+    from teacher import BeatNoise
+
+    beats = np.arange(1, 20001, dtype=np.float64) * 0.8
+    noisy = BeatNoise(jitter_s=0.01, missed=0.05, extra=0.03, seed=1).apply(beats)
+    assert np.all(np.diff(noisy) > 0)
+    # 5 % missed, 3 % added: about 98 % as many beats.
+    assert abs(noisy.size / beats.size - 0.98) < 0.005
+    # Kept beats sit within a few jitter SDs of a true beat; most within one SD.
+    distance = np.abs(noisy - np.round(noisy / 0.8) * 0.8)
+    assert np.mean(distance < 0.01) > 0.6
+    np.testing.assert_array_equal(noisy, BeatNoise(jitter_s=0.01, missed=0.05, extra=0.03, seed=1).apply(beats))
