@@ -62,6 +62,14 @@ class ApneaWindows:
     def select(self, mask: np.ndarray) -> "ApneaWindows":
         return ApneaWindows(self.inputs[mask], self.labels[mask], self.records[mask], self.minutes[mask])
 
+    def concatenate(self, other: "ApneaWindows") -> "ApneaWindows":
+        return ApneaWindows(
+            np.concatenate([self.inputs, other.inputs]),
+            np.concatenate([self.labels, other.labels]),
+            np.concatenate([self.records, other.records]),
+            np.concatenate([self.minutes, other.minutes]),
+        )
+
 
 def night_windows(night: Night, spec: WindowSpec) -> tuple[np.ndarray, dict]:
     """Windows for every minute of one night, and the RR-cleaning report.

@@ -28,6 +28,11 @@ class TrainedTeacher:
     metrics: dict
 
 
+def training_beat_noise(copy: int) -> BeatNoise:
+    """The detector errors simulated in the `copy`-th noisy copy of the training nights."""
+    return BeatNoise(jitter_s=0.01, missed=0.02, extra=0.02, seed=1000 * (copy + 1))
+
+
 def window_spec(contract: InputContract) -> WindowSpec:
     return WindowSpec(
         grid_hz=contract.grid_hz,
@@ -77,6 +82,11 @@ def train_apnea_teacher(
     contract = model_contract(config.arch, config.arch_options)
     spec = window_spec(contract)
     train, provenance = load_windows(config.train_records, data_dir, spec, progress=progress)
+    for copy in range(config.noisy_beat_copies):
+        noisy, _ = load_windows(
+            config.train_records, data_dir, spec, beat_noise=training_beat_noise(copy), progress=progress
+        )
+        train = train.concatenate(noisy)
     train = train.select(train.labels >= 0)
     validation = None
     if config.val_records:

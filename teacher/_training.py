@@ -41,6 +41,9 @@ class TrainConfig:
     # Gaussian jitter of this many seconds (beat-detection timing noise).
     rr_scale_jitter: float = 0.15
     rr_noise_s: float = 0.01
+    # Extra copies of the training nights with simulated detector errors (jitter, missed and false
+    # beats), so the model does not depend on the reference annotator's quality.
+    noisy_beat_copies: int = 0
     # Decision rule: average each minute's apnea probability with this many minutes each side.
     smoothing_minutes: int = 3
     train_records: list[str] = field(default_factory=list)
