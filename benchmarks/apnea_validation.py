@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 from pathlib import Path
 
@@ -36,19 +35,6 @@ SMOOTHING = (0, 1, 2, 3, 5)
 EVALUATION_NOISE = teacher.BeatNoise(jitter_s=0.015, missed=0.03, extra=0.03, seed=7)
 
 
-def stratified_folds(k: int = 5, seed: int = 0) -> list[list[str]]:
-    rng = random.Random(seed)
-    folds: list[list[str]] = [[] for _ in range(k)]
-    position = 0
-    for group in "abc":
-        members = [name for name in teacher.LEARNING_RECORDS if name.startswith(group)]
-        rng.shuffle(members)
-        for name in members:
-            folds[position % k].append(name)
-            position += 1
-    return folds
-
-
 def cross_validate(name: str, variant: dict, data_dir, work: Path) -> dict:
     spec = teacher.WindowSpec(
         grid_hz=4.0,
@@ -70,7 +56,7 @@ def cross_validate(name: str, variant: dict, data_dir, work: Path) -> dict:
     probabilities = np.zeros(len(data), dtype=np.float32)
     degraded_probabilities = np.zeros(len(degraded), dtype=np.float32)
     started = time.perf_counter()
-    for fold in stratified_folds():
+    for fold in teacher.leave_nights_out_folds(5, seed=0):
         held_out = np.isin(data.records, fold)
         train = data.select(~held_out)
         for copy in noisy:  # noisy copies of the training folds only

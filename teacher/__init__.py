@@ -4,6 +4,7 @@ from teacher._apnea import (
     LABEL_NAMES,
     ApneaWindows,
     WindowSpec,
+    leave_nights_out_folds,
     leave_patients_out,
     load_windows,
     night_windows,

@@ -180,6 +180,24 @@ def official_split(validation_seed: int | None = 0) -> dict[str, list[str]]:
     }
 
 
+def leave_nights_out_folds(k: int = 5, seed: int = 0, records: list[str] | None = None) -> list[list[str]]:
+    """k folds of whole nights, dealt out group by group (a, b, c) so every fold sees each kind.
+
+    Cross-validation over these never mixes minutes of one night between training and validation.
+    """
+    records = list(records or LEARNING_RECORDS)
+    rng = random.Random(seed)
+    folds: list[list[str]] = [[] for _ in range(k)]
+    position = 0
+    for group in sorted({name[0] for name in records}):
+        members = [name for name in records if name[0] == group]
+        rng.shuffle(members)
+        for name in members:
+            folds[position % k].append(name)
+            position += 1
+    return folds
+
+
 def leave_patients_out(records: list[str], patients: list[str]) -> tuple[list[str], list[str]]:
     """Split `records` into (kept, removed) by record name, for unlearning and its retrained reference.
 

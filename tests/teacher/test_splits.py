@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import teacher
 
 from teacher import (
     LEARNING_RECORDS,
@@ -65,3 +66,14 @@ def test_leave_patients_out_removes_exactly_the_patients():
 def test_leave_patients_out_unknown_patient_raises():
     with pytest.raises(ApneaDataError, match="x09"):
         leave_patients_out(["a01", "a02"], ["a01", "x09"])
+
+
+def test_leave_nights_out_folds_partition_the_learning_nights_by_group():
+    folds = teacher.leave_nights_out_folds(5, seed=0)
+    flat = [name for fold in folds for name in fold]
+    assert sorted(flat) == sorted(teacher.LEARNING_RECORDS)  # each night in exactly one fold
+    assert [len(fold) for fold in folds] == [7] * 5
+    for fold in folds:
+        assert {name[0] for name in fold} >= {"a", "c"}  # 20 a and 10 c nights spread over 5 folds
+    assert folds == teacher.leave_nights_out_folds(5, seed=0)
+    assert folds != teacher.leave_nights_out_folds(5, seed=1)
