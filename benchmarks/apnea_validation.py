@@ -29,7 +29,10 @@ VARIANTS = {
     "rel-wide": {"night_relative": True, "config": {"epochs": 10, "arch_options": {"widths": [32, 48, 64, 64]}}},
     "rel-no-augment": {"night_relative": True, "config": {"epochs": 10, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0}},
     "rel-label-smoothing": {"night_relative": True, "config": {"epochs": 10, "label_smoothing": 0.1}},
-    "rel-20ep-wd-noisy-copy": {"night_relative": True, "config": {"epochs": 20, "weight_decay": 0.05, "noisy_beat_copies": 1}},
+    "rel-no-augment-20ep-wd": {"night_relative": True, "config": {
+        "epochs": 20, "weight_decay": 0.05, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0}},
+    "rel-no-augment-20ep-wd-noisy-copy": {"night_relative": True, "config": {
+        "epochs": 20, "weight_decay": 0.05, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0, "noisy_beat_copies": 1}},
 }
 SMOOTHING = (0, 1, 2, 3, 5)
 EVALUATION_NOISE = teacher.BeatNoise(jitter_s=0.015, missed=0.03, extra=0.03, seed=7)

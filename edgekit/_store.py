@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
 
+from teacher._files import sha256_file
+
 MANIFEST_NAME = "manifest.json"
 INDEX_NAME = "index.sqlite"
 STAGING_NAME = ".staging"
@@ -84,15 +86,6 @@ class Artifact:
 # --------------------------------------------------------------------------
 # Module-level helpers
 # --------------------------------------------------------------------------
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Return the hex SHA-256 of a file, read in chunks so large weights fit in memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def canonical_json(obj) -> str:

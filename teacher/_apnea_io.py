@@ -6,7 +6,6 @@ record and the file, and raises before anything is written.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import wfdb
+
+from teacher._files import sha256_file
 
 PHYSIONET_DB = "apnea-ecg"
 LEARNING_RECORDS = (
@@ -110,14 +111,6 @@ def download_apnea_ecg(data_dir: str | os.PathLike | None = None) -> Path:
             f"plus {TEST_ANSWERS_FILE}) into {target}."
         ) from error
     return target
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def parse_answers(text: str) -> dict[str, np.ndarray]:
