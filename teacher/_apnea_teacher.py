@@ -12,8 +12,8 @@ from torch import nn
 
 from teacher._apnea import ApneaWindows, WindowSpec, load_windows, smooth_by_night
 from teacher._metrics import minute_metrics, night_metrics
-from teacher._rr import BeatNoise
 from teacher._models import InputContract, create_model, get_entry
+from teacher._rr import BeatNoise
 from teacher._training import CHECKPOINT_NAME, TrainConfig, fit, predict_proba
 
 
@@ -42,7 +42,7 @@ def window_spec(contract: InputContract) -> WindowSpec:
 
 
 def model_contract(arch: str, arch_options: dict | None = None) -> InputContract:
-    """The registry contract, with the window length following any `length` override."""
+    """The registry contract of `arch`; a `length` override must agree with its window length."""
     contract = get_entry(arch).contract
     length = (arch_options or {}).get("length")
     if length is not None and length != contract.shape[-1]:
