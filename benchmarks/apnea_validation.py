@@ -35,6 +35,7 @@ VARIANTS = {
         "epochs": 20, "weight_decay": 0.05, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0, "noisy_beat_copies": 1}},
 }
 SMOOTHING = (0, 1, 2, 3, 5)
+THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
 EVALUATION_NOISE = teacher.BeatNoise(jitter_s=0.015, missed=0.03, extra=0.03, seed=7)
 
 
@@ -74,9 +75,18 @@ def cross_validate(name: str, variant: dict, data_dir, work: Path) -> dict:
         )["accuracy"]
         for k in SMOOTHING
     }
-    nights = teacher.night_metrics(
-        data.records, data.labels, teacher.smooth_by_night(data.records, data.minutes, probabilities, 3)
-    )
+    smoothed = teacher.smooth_by_night(data.records, data.minutes, probabilities, 3)
+    nights = teacher.night_metrics(data.records, data.labels, smoothed)
+    # The decision threshold, chosen here and only here: figures at k = 3 for each candidate.
+    thresholds = {
+        f"{threshold:.2f}": {
+            "accuracy": teacher.minute_metrics(data.labels, smoothed, threshold)["accuracy"],
+            "sensitivity": teacher.minute_metrics(data.labels, smoothed, threshold)["sensitivity"],
+            "specificity": teacher.minute_metrics(data.labels, smoothed, threshold)["specificity"],
+            "nights_correct": teacher.night_metrics(data.records, data.labels, smoothed, threshold)["nights_correct"],
+        }
+        for threshold in THRESHOLDS
+    }
     return {
         "variant": name,
         "seconds": round(time.perf_counter() - started),
@@ -86,6 +96,8 @@ def cross_validate(name: str, variant: dict, data_dir, work: Path) -> dict:
             degraded.labels, teacher.smooth_by_night(degraded.records, degraded.minutes, degraded_probabilities, 3)
         )["accuracy"],
         "nights_correct": nights["nights_correct"],
+        "wrong_nights": [n["record"] for n in nights["per_night"] if n["predicted_apneic"] != n["reference_apneic"]],
+        "by_threshold_k3": thresholds,
         "worst_nights": sorted(
             ((n["record"], round(n["minute_accuracy"], 3)) for n in nights["per_night"]), key=lambda x: x[1]
         )[:5],

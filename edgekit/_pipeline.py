@@ -68,7 +68,13 @@ def evaluate_teacher(
     config = checkpoint["config"]
     contract = teacher.model_contract(config["arch"], config.get("arch_options"))
     figures = teacher.evaluate_apnea_teacher(
-        model, contract, records, data_dir, smoothing_minutes=config["smoothing_minutes"], progress=progress
+        model,
+        contract,
+        records,
+        data_dir,
+        smoothing_minutes=config["smoothing_minutes"],
+        threshold=config["decision_threshold"],
+        progress=progress,
     )
     evaluations = dict(artifact.manifest.get("evaluations", {}))
     evaluations[",".join(records)] = {"minute": figures["minute"], "night": _night_summary(figures["night"])}

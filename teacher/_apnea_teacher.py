@@ -94,7 +94,7 @@ def train_apnea_teacher(
         provenance += val_provenance
 
     def evaluate(model: nn.Module) -> dict:
-        figures = score_windows(model, validation, config.smoothing_minutes)["minute"]
+        figures = score_windows(model, validation, config.smoothing_minutes, config.decision_threshold)["minute"]
         return {"val_accuracy": figures["accuracy"], "val_roc_auc": figures["roc_auc"]}
 
     model, checkpoint = fit(
@@ -110,7 +110,7 @@ def train_apnea_teacher(
     metrics = {"train_minutes": len(train), "train_loss": checkpoint["history"][-1]["train_loss"]}
     metrics["train_seconds"] = round(sum(epoch["seconds"] for epoch in checkpoint["history"]), 1)
     if validation is not None:
-        figures = score_windows(model, validation, config.smoothing_minutes)
+        figures = score_windows(model, validation, config.smoothing_minutes, config.decision_threshold)
         metrics.update(
             val_accuracy=figures["minute"]["accuracy"],
             val_roc_auc=figures["minute"]["roc_auc"],
@@ -139,6 +139,7 @@ def evaluate_apnea_teacher(
     data_dir: str | os.PathLike | None = None,
     *,
     smoothing_minutes: int = 0,
+    threshold: float = 0.5,
     beat_noise: BeatNoise | None = None,
     progress: bool = True,
 ) -> dict:
@@ -152,5 +153,11 @@ def evaluate_apnea_teacher(
     unlabelled = sorted(set(windows.records[windows.labels < 0].tolist()))
     if unlabelled:
         raise ValueError(f"no labels for {', '.join(unlabelled)}: cannot score them")
-    figures = score_windows(model, windows, smoothing_minutes)
-    return {"records": records, "smoothing_minutes": smoothing_minutes, **figures, "data": provenance}
+    figures = score_windows(model, windows, smoothing_minutes, threshold)
+    return {
+        "records": records,
+        "smoothing_minutes": smoothing_minutes,
+        "threshold": threshold,
+        **figures,
+        "data": provenance,
+    }

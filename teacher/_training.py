@@ -45,8 +45,10 @@ class TrainConfig:
     # Extra copies of the training nights with simulated detector errors (jitter, missed and false
     # beats), so the model does not depend on the reference annotator's quality.
     noisy_beat_copies: int = 0
-    # Decision rule: average each minute's apnea probability with this many minutes each side.
+    # Decision rule: average each minute's apnea probability with this many minutes each side, then
+    # flag the minute when the average reaches the threshold.
     smoothing_minutes: int = 3
+    decision_threshold: float = 0.5
     train_records: list[str] = field(default_factory=list)
     val_records: list[str] = field(default_factory=list)
     test_records: list[str] = field(default_factory=list)

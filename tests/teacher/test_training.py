@@ -71,7 +71,7 @@ def test_tiny_training_run_reports_its_figures(tiny_teacher, embedded_apnea_dir)
 def test_scoring_on_x01(tiny_teacher, embedded_apnea_dir):
     trained, _, _ = tiny_teacher
     figures = evaluate_apnea_teacher(trained.model, trained.contract, ["x01"], embedded_apnea_dir, progress=False)
-    assert set(figures) == {"records", "smoothing_minutes", "minute", "minute_unsmoothed", "night", "data"}
+    assert set(figures) == {"records", "smoothing_minutes", "threshold", "minute", "minute_unsmoothed", "night", "data"}
     assert figures["records"] == ["x01"]
     minutes = x01_label_count(embedded_apnea_dir)
     assert figures["minute"]["minutes"] == minutes
