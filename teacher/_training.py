@@ -209,9 +209,6 @@ def fit(
         }
         _save_atomic(checkpoint, checkpoint_path)
 
-    if start_epoch >= config.epochs:  # resumed a finished run: nothing to train
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(checkpoint["model"])
     model = model.cpu().eval()
     return model, {
         "model": model.state_dict(),
