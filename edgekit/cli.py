@@ -27,14 +27,21 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _json_default(value):
-    return None if isinstance(value, float) and math.isnan(value) else str(value)
+def _json_ready(obj):
+    """NaN (e.g. an AUC over one class) is not JSON: null instead; other odd values as text."""
+    if isinstance(obj, float):
+        return None if math.isnan(obj) else obj
+    if isinstance(obj, dict):
+        return {key: _json_ready(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_ready(value) for value in obj]
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)
 
 
 def _print_json(obj) -> None:
-    # NaN (e.g. an AUC on one class) is not JSON: write null instead.
-    text = json.dumps(obj, indent=2, default=_json_default)
-    print(text.replace("NaN", "null"))
+    print(json.dumps(_json_ready(obj), indent=2))
 
 
 def _format_figures(figures: dict) -> str:
@@ -77,7 +84,7 @@ def cmd_teacher_train(args) -> int:
         store, config, args.data_dir, device=args.device, resume=args.resume, progress=not args.quiet
     )
     print(artifact.id)
-    print(json.dumps(artifact.manifest["metrics"], default=_json_default), file=sys.stderr)
+    print(json.dumps(_json_ready(artifact.manifest["metrics"])), file=sys.stderr)
     return 0
 
 

@@ -1,5 +1,7 @@
 """Teachers: datasets (Apnea-ECG through wfdb), the model registry, training and evaluation."""
 
+from pathlib import Path
+
 from teacher._apnea import (
     LABEL_NAMES,
     ApneaWindows,
@@ -38,4 +40,5 @@ from teacher._rr import BeatNoise, RRSeries, clean_rr, minute_windows, resample_
 from teacher._training import TrainConfig, fit, predict_proba, resolve_device
 
 DATASETS = ("apnea-ecg",)
-EMBEDDED_APNEA_DIR = __import__("pathlib").Path(__file__).parent / "data" / "apnea-ecg-mini"
+# Nine real nights shipped with the package (see its README): the demo's data and the tests'.
+EMBEDDED_APNEA_DIR = Path(__file__).parent / "data" / "apnea-ecg-mini"

@@ -251,12 +251,18 @@ def test_noise_annotations_are_not_beats(tmp_path):
     np.testing.assert_allclose(night.beat_times, samples / FS)
 
 
-def test_full_record_without_qrs_detects_beats_on_the_signal(tmp_path):
+def write_synthetic_ecg_record(tmp_path):
+    """A full record e01 (.hea + .dat, no .qrs) of the synthetic ECG; returns folder, ECG, true beats."""
     folder = tmp_path / "db"
     folder.mkdir()
     (folder / "RECORDS").write_text("e01\n")
     ecg, truth = synthetic_ecg()
     wfdb.wrsamp("e01", fs=FS, units=["mV"], sig_name=["ECG"], p_signal=ecg, fmt=["16"], write_dir=str(folder))
+    return folder, ecg, truth
+
+
+def test_full_record_without_qrs_detects_beats_on_the_signal(tmp_path):
+    folder, ecg, truth = write_synthetic_ecg_record(tmp_path)
     night = read_night("e01", folder, require_signal=True)
     assert night.signal is not None and night.signal.shape == (ecg.shape[0],)
     np.testing.assert_allclose(night.signal, ecg[:, 0], atol=1e-3)
@@ -271,11 +277,7 @@ def test_full_record_without_qrs_detects_beats_on_the_signal(tmp_path):
 
 
 def test_detected_beats_sit_on_the_r_peaks(tmp_path):
-    folder = tmp_path / "db"
-    folder.mkdir()
-    (folder / "RECORDS").write_text("e01\n")
-    ecg, truth = synthetic_ecg()
-    wfdb.wrsamp("e01", fs=FS, units=["mV"], sig_name=["ECG"], p_signal=ecg, fmt=["16"], write_dir=str(folder))
+    folder, ecg, truth = write_synthetic_ecg_record(tmp_path)
     night = read_night("e01", folder)
     nearest = np.abs(night.beat_times[:, None] - truth[None, :]).min(axis=1)
     assert np.mean(nearest <= 0.05) >= 0.95, np.round(np.percentile(nearest, [50, 90, 100]), 3)

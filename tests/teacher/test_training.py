@@ -216,20 +216,18 @@ def test_resume_after_an_interruption_finishes_the_run(small_data, tmp_path):
     assert not same_weights(final["model"], saved["model"])  # epoch 2 really trained
 
 
-def test_resume_reproduces_an_uninterrupted_run_without_dropout(small_data, tmp_path):
-    # With dropout off, the only randomness is the saved generator (shuffling, augmentation): the
-    # optimizer, schedule and generator state restored from the checkpoint give the same weights.
+@pytest.mark.parametrize(
+    "arch_options",
+    [
+        # Dropout off: the only randomness is the saved generator (shuffling, augmentation).
+        pytest.param({"dropout": 0.0}, id="without-dropout"),
+        # The registry default, dropout 0.3: the global RNG must be restored too.
+        pytest.param({}, id="with-dropout"),
+    ],
+)
+def test_resume_reproduces_an_uninterrupted_run(small_data, tmp_path, arch_options):
     inputs, labels = small_data
-    config = small_config(arch_options={"dropout": 0.0})
-    _, straight = fit(config, inputs, labels, tmp_path / "straight", device="cpu", progress=False)
-    interrupted_after_epoch_1(config, inputs, labels, tmp_path / "resumed")
-    _, resumed = fit(config, inputs, labels, tmp_path / "resumed", device="cpu", progress=False, resume=True)
-    assert same_weights(resumed["model"], straight["model"])
-
-
-def test_resume_reproduces_an_uninterrupted_run(small_data, tmp_path):
-    inputs, labels = small_data
-    config = small_config()  # the registry default, dropout 0.3
+    config = small_config(arch_options=arch_options)
     _, straight = fit(config, inputs, labels, tmp_path / "straight", device="cpu", progress=False)
     interrupted_after_epoch_1(config, inputs, labels, tmp_path / "resumed")
     _, resumed = fit(config, inputs, labels, tmp_path / "resumed", device="cpu", progress=False, resume=True)
