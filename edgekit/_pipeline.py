@@ -24,6 +24,7 @@ def train_teacher(
     device: str = "auto",
     resume: bool = False,
     progress: bool = True,
+    download: bool = False,
 ) -> Artifact:
     """Train a teacher in a staging directory and seal it as a `teacher` artifact.
 
@@ -35,9 +36,14 @@ def train_teacher(
     # The data directory is not part of the identity: the file hashes in `data` are.
     staging = store.staging_dir("teacher", config.to_dict(), resume=resume)
     try:
-        trained = teacher.train_apnea_teacher(
-            config, data_dir, staging, device=device, resume=resume, progress=progress
-        )
+        if config.dataset == "apnea-ecg":
+            trained = teacher.train_apnea_teacher(
+                config, data_dir, staging, device=device, resume=resume, progress=progress
+            )
+        else:
+            trained = teacher.train_image_teacher(
+                config, data_dir, staging, device=device, resume=resume, download=download, progress=progress
+            )
     except BaseException:
         if not any(staging.iterdir()):  # failed before the first checkpoint: nothing to resume
             staging.rmdir()
@@ -62,10 +68,17 @@ def evaluate_teacher(
     *,
     progress: bool = True,
 ) -> dict:
-    """Score a teacher artifact on `records` and record the figures in its manifest."""
+    """Score a teacher artifact on `records` (image teachers: the test split) and record the figures
+    in its manifest."""
     artifact = store.get(reference)
     model, checkpoint = teacher.load_teacher(artifact.path)
     config = checkpoint["config"]
+    if config["dataset"] != "apnea-ecg":
+        figures = teacher.evaluate_image_teacher(model, config["dataset"], data_dir, progress=progress)
+        evaluations = dict(artifact.manifest.get("evaluations", {}))
+        evaluations["test"] = {key: value for key, value in figures.items() if key not in ("confusion", "data")}
+        store.update_manifest(artifact.id, evaluations=evaluations)
+        return {"artifact": artifact.id, **figures}
     contract = teacher.model_contract(config["arch"], config.get("arch_options"))
     figures = teacher.evaluate_apnea_teacher(
         model,

@@ -64,6 +64,10 @@ def _format_figures(figures: dict) -> str:
 
 
 def cmd_teacher_train(args) -> int:
+    if args.dataset not in teacher.DATASETS:
+        raise ValueError(f"unknown dataset {args.dataset!r}; known: {', '.join(teacher.DATASETS)}")
+    if args.dataset != "apnea-ecg":
+        return _train_image_teacher(args)
     if args.download:
         teacher.download_apnea_ecg(args.data_dir)
     if args.train_records:
@@ -72,8 +76,8 @@ def cmd_teacher_train(args) -> int:
         split = teacher.official_split(None if args.no_validation else args.validation_seed)
     config = teacher.TrainConfig(
         dataset=args.dataset,
-        arch=args.arch,
-        epochs=args.epochs,
+        arch=args.arch or "apnea_cnn",
+        epochs=args.epochs or teacher.TrainConfig.epochs,
         seed=args.seed,
         train_records=split["train"],
         val_records=split["val"],
@@ -83,21 +87,54 @@ def cmd_teacher_train(args) -> int:
     artifact = _pipeline.train_teacher(
         store, config, args.data_dir, device=args.device, resume=args.resume, progress=not args.quiet
     )
+    return _report_trained(artifact)
+
+
+def _train_image_teacher(args) -> int:
+    config = teacher.image_train_config(
+        args.dataset,
+        args.arch,
+        args.data_dir,
+        download=args.download,
+        progress=not args.quiet,
+        epochs=args.epochs,
+        seed=args.seed,
+        validation_size=0 if args.no_validation else args.validation_size,
+    )
+    store = ArtifactStore(_runs_dir(args))
+    artifact = _pipeline.train_teacher(
+        store, config, args.data_dir, device=args.device, resume=args.resume, progress=not args.quiet,
+        download=args.download,
+    )
+    return _report_trained(artifact)
+
+
+def _report_trained(artifact) -> int:
     print(artifact.id)
     print(json.dumps(_json_ready(artifact.manifest["metrics"])), file=sys.stderr)
     return 0
+
+
+def _format_image_figures(figures: dict) -> str:
+    lines = [
+        f"teacher {figures['artifact']} on the {figures['source']} test split, {figures['examples']} images: "
+        f"accuracy {figures['accuracy']:.2%}",
+    ]
+    lines += [f"    {name:>12}: {accuracy:.2%}" for name, accuracy in figures["per_class_accuracy"].items()]
+    return "\n".join(lines)
 
 
 def cmd_teacher_eval(args) -> int:
     records = _records(args.records) if args.records else list(teacher.TEST_RECORDS)
     store = ArtifactStore(_runs_dir(args))
     figures = _pipeline.evaluate_teacher(store, args.artifact, records, args.data_dir, progress=not args.quiet)
-    if args.plot:
+    image = "night" not in figures
+    if args.plot and not image:
         teacher.plot_ahi(figures["night"], args.plot)
     if args.json:
         _print_json(figures)
     else:
-        print(_format_figures(figures))
+        print(_format_image_figures(figures) if image else _format_figures(figures))
     return 0
 
 
@@ -123,20 +160,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = teacher_commands.add_parser("train", help="train a teacher; prints the artifact id")
     train.add_argument("--dataset", required=True, help=f"one of: {', '.join(teacher.DATASETS)}")
-    train.add_argument("--arch", default="apnea_cnn", help=f"registered model: {', '.join(teacher.list_models())}")
-    train.add_argument("--epochs", type=int, default=teacher.TrainConfig.epochs)
+    train.add_argument("--arch", help=f"registered model (default per dataset): {', '.join(teacher.list_models())}")
+    train.add_argument("--epochs", type=int, help="default: the dataset's recipe")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run of the same config")
-    train.add_argument("--download", action="store_true", help="fetch the database from PhysioNet first")
+    train.add_argument("--download", action="store_true",
+                       help="fetch the dataset first (Apnea-ECG from PhysioNet, images through torchvision)")
     train.add_argument("--train-records", help="comma-separated nights (default: a/b/c minus validation)")
     train.add_argument("--val-records", help="comma-separated validation nights (with --train-records)")
     train.add_argument("--validation-seed", type=int, default=0, help="which learning nights are carved out")
-    train.add_argument("--no-validation", action="store_true", help="train on all 35 learning nights")
+    train.add_argument("--validation-size", type=int,
+                       help="images: training images held out for validation figures (default: 10%%, at most 5000)")
+    train.add_argument("--no-validation", action="store_true",
+                       help="train on everything (all 35 learning nights; all training images)")
     _add_common(train)
     train.set_defaults(func=cmd_teacher_train)
 
-    evaluate = teacher_commands.add_parser("eval", help="score a teacher on labelled nights (x01-x35)")
+    evaluate = teacher_commands.add_parser(
+        "eval", help="score a teacher: apnea on labelled nights (x01-x35), images on the test split")
     evaluate.add_argument("artifact", help="artifact id, unique id prefix, or directory")
     evaluate.add_argument("--records", help="comma-separated nights (default: x01-x35)")
     evaluate.add_argument("--json", action="store_true", help="print every figure as JSON")
@@ -159,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (teacher.ApneaDataError, KeyError, ValueError, FileNotFoundError) as error:
+    except (teacher.ApneaDataError, teacher.ImageDataError, KeyError, ValueError, FileNotFoundError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"edgekit: error: {message}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""Teachers: datasets (Apnea-ECG through wfdb), the model registry, training and evaluation."""
+"""Teachers: datasets (Apnea-ECG through wfdb, images through torchvision), the model registry,
+training and evaluation."""
 
 from pathlib import Path
 
@@ -33,12 +34,21 @@ from teacher._apnea_teacher import (
     model_contract,
     train_apnea_teacher,
 )
-from teacher._metrics import estimated_ahi, minute_metrics, night_metrics, roc_auc
+from teacher._image_teacher import (
+    DEFAULT_ARCH,
+    RECIPES,
+    classification_figures,
+    evaluate_image_teacher,
+    image_train_config,
+    train_image_teacher,
+)
+from teacher._images import IMAGE_DATASETS, ImageData, ImageDataError, load_image_dataset
+from teacher._metrics import AHI_THRESHOLD, estimated_ahi, minute_metrics, night_metrics, roc_auc
 from teacher._plots import plot_ahi
-from teacher._models import REGISTRY, InputContract, create_model, get_entry, list_models
+from teacher._models import REGISTRY, InputContract, create_model, get_entry, image_contract, list_models
 from teacher._rr import BeatNoise, RRSeries, clean_rr, minute_windows, resample_rr
-from teacher._training import TrainConfig, fit, predict_proba, resolve_device
+from teacher._training import TrainConfig, fit, predict_proba, resolve_device, to_float
 
-DATASETS = ("apnea-ecg",)
+DATASETS = ("apnea-ecg", *IMAGE_DATASETS)
 # Nine real nights shipped with the package (see its README): the demo's data and the tests'.
 EMBEDDED_APNEA_DIR = Path(__file__).parent / "data" / "apnea-ecg-mini"

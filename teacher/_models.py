@@ -13,6 +13,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from teacher._image_models import AMPaperCNN, ResNet9, UnlearningPaperCNN
+
 
 @dataclass(frozen=True)
 class InputContract:
@@ -148,6 +150,25 @@ def _apnea_contract(grid_hz: float, context_minutes: int, night_relative: bool) 
     )
 
 
+def image_contract(
+    shape: tuple[int, int, int],
+    labels: tuple[str, ...],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+) -> InputContract:
+    return InputContract(
+        modality="image",
+        shape=tuple(shape),
+        units="pixel intensity in [0, 1]",
+        labels=tuple(labels),
+        normalisation=f"inside the model: (x - {tuple(mean)}) / {tuple(std)} per channel",
+    )
+
+
+MNIST_CONTRACT = image_contract((1, 28, 28), tuple(str(i) for i in range(10)), (0.1307,), (0.3081,))
+# The AM paper's h1 and the students it is compared with (its section 4.1; widths in _image_models).
+AM_H1 = {"widths": (32, 64), "hidden": (1024,)}
+
 REGISTRY: dict[str, ModelEntry] = {
     entry.name: entry
     for entry in [
@@ -157,6 +178,55 @@ REGISTRY: dict[str, ModelEntry] = {
             contract=_apnea_contract(grid_hz=4.0, context_minutes=2, night_relative=True),
             description="apnea teacher: 4-stage 1-D CNN over 5 minutes of RR at 4 Hz",
             defaults={"length": 1200},
+        ),
+        ModelEntry(
+            name="unlearning_cnn",
+            builder=UnlearningPaperCNN,
+            contract=MNIST_CONTRACT,
+            description="stochastic-teacher paper's model: 2 convolutions (32, 64) + 1 fully connected",
+        ),
+        ModelEntry(
+            name="am_h1",
+            builder=AMPaperCNN,
+            contract=MNIST_CONTRACT,
+            description="AM paper's teacher h1: conv-maxpool-conv-maxpool-fc1-dropout-fc2 (32, 64, 1024)",
+            defaults=AM_H1,
+        ),
+        ModelEntry(
+            name="cnn_id",
+            builder=AMPaperCNN,
+            contract=MNIST_CONTRACT,
+            description="AM paper's student CNN_ID: the same architecture as h1",
+            defaults=AM_H1,
+        ),
+        ModelEntry(
+            name="cnn_small",
+            builder=AMPaperCNN,
+            contract=MNIST_CONTRACT,
+            description="AM paper's student CNN_S: h1 with half the channels and units (16, 32, 512)",
+            defaults={"widths": (16, 32), "hidden": (512,)},
+        ),
+        ModelEntry(
+            name="cnn_large",
+            builder=AMPaperCNN,
+            contract=MNIST_CONTRACT,
+            description="AM paper's student CNN_L: one more convolution and fc, average pooling, ELU",
+            defaults={"widths": (32, 64, 128), "hidden": (1024, 256), "pooling": "avg", "activation": "elu"},
+        ),
+        ModelEntry(
+            name="cnn_tiny",
+            builder=AMPaperCNN,
+            contract=MNIST_CONTRACT,
+            description="AM paper's student CNN_s: fewer weights than CNN_S (8, 16, 64)",
+            defaults={"widths": (8, 16), "hidden": (64,)},
+        ),
+        ModelEntry(
+            name="resnet9_narrow",
+            builder=ResNet9,
+            contract=image_contract((3, 32, 32), ("airplane", "automobile", "bird", "cat", "deer", "dog",
+                                                  "frog", "horse", "ship", "truck"),
+                                    (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+            description="stronger small CIFAR-10 network: ResNet-9 at width 16 (1/16 of its compute)",
         ),
     ]
 }

@@ -36,6 +36,7 @@ class TrainConfig:
     lr: float = 3e-3  # peak of the one-cycle schedule
     weight_decay: float = 0.05  # beat 0.01 in cross-validation: the nets overfit patients fast
     label_smoothing: float = 0.0
+    optimizer: str = "adamw"  # or "sgd" (Nesterov momentum 0.9), the usual choice for CIFAR ResNets
     seed: int = 0
     # RR augmentation: scale a whole window by U(1 - s, 1 + s) (another resting heart rate) and add
     # Gaussian jitter of this many seconds. Off by default: with night-relative RR it cost 0.7
@@ -45,6 +46,11 @@ class TrainConfig:
     # Extra copies of the training nights with simulated detector errors (jitter, missed and false
     # beats), so the model does not depend on the reference annotator's quality.
     noisy_beat_copies: int = 0
+    # Images: "crop-flip" (pad 4, random 32x32 crop, horizontal flip; CIFAR-10), "shift" (pad 2,
+    # random crop: digits must not be mirrored) or "none".
+    augment: str = "none"
+    # Images: training examples held out (seeded) to report validation figures each epoch.
+    validation_size: int = 0
     # Decision rule: average each minute's apnea probability with this many minutes each side, then
     # flag the minute when the average reaches the threshold.
     smoothing_minutes: int = 3
@@ -62,6 +68,44 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def batch_transform(config: TrainConfig):
+    """The per-batch training transform of a configuration, `transform(batch, generator)`, or None."""
+    if config.dataset == "apnea-ecg":
+        if config.rr_scale_jitter or config.rr_noise_s:
+            return lambda batch, generator: augment_rr(batch, config, generator)
+        return None
+    if config.augment not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {config.augment!r}; known: {', '.join(AUGMENTATIONS)}")
+    padding, flip = AUGMENTATIONS[config.augment]
+    return lambda batch, generator: augment_images(to_float(batch), padding, flip, generator)
+
+
+def augment_images(images: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Random crops of the zero-padded images (one offset per image) and random horizontal flips."""
+    if padding:
+        batch, _, height, width = images.shape
+        padded = nn.functional.pad(images, (padding,) * 4)
+        dy = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
+        dx = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
+        rows = (dy[:, None] + torch.arange(height))[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(width))[:, None, None, :]
+        images = padded[torch.arange(batch)[:, None, None, None], torch.arange(images.shape[1])[None, :, None, None],
+                        rows, cols]
+    if flip:
+        mirrored = torch.rand(images.shape[0], generator=generator) < 0.5
+        images = torch.where(mirrored[:, None, None, None], images.flip(-1), images)
+    return images
+
+
+# name -> (padding of the random crop, horizontal flip)
+AUGMENTATIONS = {"none": (0, False), "shift": (2, False), "crop-flip": (4, True)}
+
+
+def to_float(inputs: torch.Tensor) -> torch.Tensor:
+    """uint8 tensors are image pixels: to float in [0, 1]. Anything else: float32 as is."""
+    return inputs.float().div_(255.0) if inputs.dtype == torch.uint8 else inputs.float()
 
 
 def augment_rr(inputs: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
@@ -83,8 +127,12 @@ def train_one_epoch(
     device: torch.device,
     progress: bool = True,
     description: str = "train",
+    transform=None,
 ) -> float:
-    """One pass over shuffled training data; returns the mean loss."""
+    """One pass over shuffled training data; returns the mean loss.
+
+    `transform(batch, generator)` prepares each batch on the CPU (augmentation, uint8 -> float).
+    """
     model.train()
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     order = torch.randperm(len(labels), generator=generator)
@@ -93,8 +141,10 @@ def train_one_epoch(
     for start in tqdm(batches, desc=description, unit="batch", leave=False, disable=not progress):
         index = order[start : start + config.batch_size]
         batch = inputs[index]
-        if config.dataset == "apnea-ecg" and (config.rr_scale_jitter or config.rr_noise_s):
-            batch = augment_rr(batch, config, generator)
+        if transform is not None:
+            batch = transform(batch, generator)
+        if batch.ndim == 4:  # images: oneDNN convolutions run about 1.4x faster channels-last on CPU
+            batch = batch.contiguous(memory_format=torch.channels_last)
         batch, target = batch.to(device), labels[index].to(device)
         loss = criterion(model(batch), target)
         optimizer.zero_grad(set_to_none=True)
@@ -110,15 +160,25 @@ def train_one_epoch(
 def predict_proba(
     model: nn.Module, inputs: np.ndarray | torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 1024
 ) -> np.ndarray:
-    """Softmax probabilities, (N, num_classes), in eval mode."""
+    """Softmax probabilities, (N, num_classes), in eval mode; uint8 inputs are pixels (see `to_float`)."""
     model.eval()
     device = torch.device(device)
     inputs = torch.as_tensor(inputs)
     chunks = [
-        torch.softmax(model(inputs[start : start + batch_size].to(device)), dim=1).cpu()
+        torch.softmax(model(to_float(inputs[start : start + batch_size]).to(device)), dim=1).cpu()
         for start in range(0, len(inputs), batch_size)
     ]
     return torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
+        )
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; known: adamw, sgd")
 
 
 def _save_atomic(obj: dict, path: Path) -> None:
@@ -153,6 +213,8 @@ def fit(
         resume: continue from `work_dir/checkpoint.pt` if it exists.
         progress: show tqdm bars.
 
+    The per-batch transform (augmentation, pixel conversion) comes from `batch_transform(config)`.
+
     Returns:
         The trained model (eval mode, on CPU) and the final checkpoint dict
         (`model`, `optimizer`, `scheduler`, `epoch`, `config`, `history`).
@@ -160,14 +222,19 @@ def fit(
     torch.manual_seed(config.seed)
     target_device = resolve_device(device)
     model = create_model(config.arch, **config.arch_options).to(target_device)
-    inputs = torch.as_tensor(train_inputs, dtype=torch.float32)
+    if np.ndim(train_inputs) == 4:
+        model = model.to(memory_format=torch.channels_last)
+    inputs = torch.as_tensor(train_inputs)
+    if inputs.dtype != torch.uint8:  # uint8 pixels stay compact until a batch is drawn
+        inputs = inputs.float()
     labels = torch.as_tensor(train_labels, dtype=torch.int64)
     steps_per_epoch = -(-len(labels) // config.batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
     )
     generator = torch.Generator().manual_seed(config.seed)
+    transform = batch_transform(config)
     history: list[dict] = []
     start_epoch = 0
 
@@ -190,7 +257,7 @@ def fit(
         started = time.perf_counter()
         loss = train_one_epoch(
             model, inputs, labels, optimizer, scheduler, config, generator, target_device, progress,
-            description=f"epoch {epoch + 1}",
+            description=f"epoch {epoch + 1}", transform=transform,
         )
         record = {"epoch": epoch + 1, "train_loss": loss, "seconds": time.perf_counter() - started}
         if evaluate is not None:

@@ -1,4 +1,4 @@
-"""Shared fixtures: where the embedded and the full real Apnea-ECG data live."""
+"""Shared fixtures: where the embedded and the full real data live."""
 
 from __future__ import annotations
 
@@ -36,16 +36,22 @@ def embedded_apnea_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_data_dir() -> Path:
-    """The full data directory from $EDGEKIT_DATA (CI: ../shared/data), or skip with the reason.
+def data_root() -> Path:
+    """The data directory from $EDGEKIT_DATA (CI: ../shared/data), or skip; tests check their dataset."""
+    value = os.environ.get("EDGEKIT_DATA")
+    if not value:
+        pytest.skip("EDGEKIT_DATA not set: point it at the data directory (e.g. ../shared/data)")
+    return Path(value).expanduser().resolve()
+
+
+@pytest.fixture(scope="session")
+def real_data_dir(data_root: Path) -> Path:
+    """The full data directory, or skip with the reason.
 
     It must hold `apnea-ecg-annotations/` (or `apnea-ecg/`) with the 70 Apnea-ECG headers and beat
     annotations, the learning-set .apn labels and `event-2-answers`.
     """
-    value = os.environ.get("EDGEKIT_DATA")
-    if not value:
-        pytest.skip("EDGEKIT_DATA not set: point it at the data directory holding apnea-ecg-annotations/")
-    root = Path(value).expanduser().resolve()
+    root, value = data_root, os.environ.get("EDGEKIT_DATA")
     for sub in APNEA_SUBDIRS:
         folder = root / sub
         if (folder / "a01.hea").is_file() and (folder / "event-2-answers").is_file():
