@@ -6,6 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
+import torch
+
+import student
+import synth
 import teacher
 from edgekit._store import Artifact, ArtifactStore, code_version
 
@@ -113,3 +117,94 @@ def run_demo(out: str | os.PathLike, *, fresh: bool = True, progress: bool = Tru
         store, artifact.id, DEMO_HELD_OUT_RECORDS, teacher.EMBEDDED_APNEA_DIR, progress=progress
     )
     return {"teacher": artifact.id, "runs": str(out), **figures}
+
+
+def _teacher_contract(artifact: Artifact) -> teacher.InputContract:
+    contract = dict(artifact.manifest["contract"])
+    contract["shape"] = tuple(contract["shape"])
+    contract["labels"] = tuple(contract["labels"])
+    return teacher.InputContract(**contract)
+
+
+def synthesise(
+    store: ArtifactStore,
+    teacher_ref: str,
+    config: synth.SynthConfig,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> Artifact:
+    """Gen{h1} on a teacher artifact, sealed as a `synth` artifact whose parent is the teacher."""
+    parent = store.get(teacher_ref)
+    if parent.kind != "teacher":
+        raise ValueError(f"{parent.id} is a {parent.kind}, not a teacher")
+    model, _ = teacher.load_teacher(parent.path)
+    contract = _teacher_contract(parent)
+    staging = store.staging_dir("synth", config.to_dict(), parents=[parent.id], resume=resume)
+    statistics = synth.generate(model, contract.modality, contract.shape, config, staging, resume=resume,
+                                progress=progress)
+    synthetic = synth.load_synthetic(staging)
+    counts = torch.bincount(synthetic["targets"], minlength=len(contract.labels)).tolist()
+    thresholds = synthetic["thresholds"]
+    metrics = {
+        **statistics,
+        "per_class": dict(zip(contract.labels, counts)),
+        "threshold_mean": float(thresholds.mean()),
+        "threshold_min": float(thresholds.min()),
+        "threshold_max": float(thresholds.max()),
+    }
+    return store.commit(staging, kind="synth", config=config.to_dict(), parents=[parent.id],
+                        data="none: synthesised from the teacher alone", metrics=metrics,
+                        code_version=code_version(), extra={"contract": contract.to_dict()})
+
+
+def distill(
+    store: ArtifactStore,
+    synth_ref: str,
+    arch: str,
+    data_dir: str | os.PathLike | None,
+    *,
+    labels: str | None = None,
+    temperature: float = 1.0,
+    epochs: int | None = None,
+    size: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+) -> Artifact:
+    """Train a student on a synthetic set alone (its first `size` samples if given); score it and
+    its teacher on the real test set."""
+    synthetic = store.get(synth_ref)
+    if synthetic.kind != "synth":
+        raise ValueError(f"{synthetic.id} is a {synthetic.kind}, not a synthetic set")
+    teacher_artifact = store.get(synthetic.manifest["parents"][0])
+    labels = labels or synthetic.manifest["config"]["labels"]
+    config = student.student_config(teacher_artifact.manifest["config"], arch, labels=labels,
+                                    temperature=temperature, epochs=epochs, seed=seed)
+    identity = {**config.to_dict(), "labels": labels, "synthetic_samples": size}
+    staging = store.staging_dir("student", identity, parents=[synthetic.id], resume=resume)
+    model, checkpoint = student.train_student(config, synthetic.path, labels, staging, size=size, device=device,
+                                              resume=resume, progress=progress)
+    figures = _score_on_real_test(model, config, data_dir, progress)
+    teacher_model, _ = teacher.load_teacher(teacher_artifact.path)
+    teacher_figures = _score_on_real_test(teacher_model, config, data_dir, progress)
+    metrics = {"test": figures, "teacher_test": teacher_figures,
+               "train_seconds": round(sum(epoch["seconds"] for epoch in checkpoint["history"]), 1)}
+    contract = _teacher_contract(teacher_artifact)
+    return store.commit(staging, kind="student", config=identity,
+                        parents=[synthetic.id], data="none: trained on the synthetic set only", metrics=metrics,
+                        code_version=code_version(),
+                        extra={"contract": contract.to_dict(), "history": checkpoint["history"]})
+
+
+def _score_on_real_test(model, config: teacher.TrainConfig, data_dir, progress: bool) -> dict:
+    """Headline figures on the real test set: images' test split, or every minute of x01-x35."""
+    if config.dataset != "apnea-ecg":
+        figures = teacher.evaluate_image_teacher(model, config.dataset, data_dir, progress=progress)
+        return {key: figures[key] for key in ("source", "examples", "accuracy", "per_class_accuracy")}
+    contract = teacher.model_contract(config.arch, config.arch_options)
+    figures = teacher.evaluate_apnea_teacher(model, contract, list(teacher.TEST_RECORDS), data_dir,
+                                             smoothing_minutes=config.smoothing_minutes,
+                                             threshold=config.decision_threshold, progress=progress)
+    return {"minute": figures["minute"], "night": _night_summary(figures["night"])}

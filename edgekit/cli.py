@@ -8,6 +8,7 @@ import math
 import os
 import sys
 
+import synth
 import teacher
 from edgekit import _pipeline
 from edgekit._store import ArtifactStore, format_table
@@ -138,6 +139,29 @@ def cmd_teacher_eval(args) -> int:
     return 0
 
 
+def cmd_synth_generate(args) -> int:
+    config = synth.SynthConfig(
+        size=args.size,
+        labels=args.labels,
+        generators=args.generators,
+        privacy_weight=args.privacy_weight,
+        seed=args.seed,
+    )
+    store = ArtifactStore(_runs_dir(args))
+    artifact = _pipeline.synthesise(store, args.teacher, config, resume=args.resume, progress=not args.quiet)
+    return _report_trained(artifact)
+
+
+def cmd_student_distill(args) -> int:
+    store = ArtifactStore(_runs_dir(args))
+    artifact = _pipeline.distill(
+        store, args.synth, args.arch, args.data_dir, labels=args.labels, temperature=args.temperature,
+        epochs=args.epochs, size=args.size, seed=args.seed, device=args.device, resume=args.resume,
+        progress=not args.quiet,
+    )
+    return _report_trained(artifact)
+
+
 def cmd_runs(args) -> int:
     store = ArtifactStore(_runs_dir(args))
     print(format_table(store.list(args.kind)))
@@ -185,6 +209,36 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plot", help="write a PNG of estimated vs reference AHI per night")
     _add_common(evaluate)
     evaluate.set_defaults(func=cmd_teacher_eval)
+
+    synth_parser = commands.add_parser("synth", help="synthetic datasets from a teacher")
+    synth_commands = synth_parser.add_subparsers(dest="synth_command", required=True)
+    generate = synth_commands.add_parser("generate", help="Gen{h1}: AM through generators; prints the artifact id")
+    generate.add_argument("teacher", help="teacher artifact id, unique id prefix, or directory")
+    generate.add_argument("--size", type=int, default=synth.SynthConfig.size, help="samples to synthesise")
+    generate.add_argument("--labels", choices=("soft", "hard"), default="soft", help="what students learn from")
+    generate.add_argument("--generators", type=int, default=synth.SynthConfig.generators,
+                          help="generators optimised side by side")
+    generate.add_argument("--privacy-weight", type=float, default=0.0,
+                          help="weight of Loss_2 (push features away from real same-class examples)")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--resume", action="store_true", help="continue an interrupted run of the same config")
+    _add_common(generate)
+    generate.set_defaults(func=cmd_synth_generate)
+
+    student_parser = commands.add_parser("student", help="students trained on synthetic data alone")
+    student_commands = student_parser.add_subparsers(dest="student_command", required=True)
+    distill = student_commands.add_parser("distill", help="train a student on a synthetic set; prints its id")
+    distill.add_argument("synth", help="synth artifact id, unique id prefix, or directory")
+    distill.add_argument("--arch", required=True, help=f"registered model: {', '.join(teacher.list_models())}")
+    distill.add_argument("--labels", choices=("soft", "hard"), help="default: the synthetic set's")
+    distill.add_argument("--temperature", type=float, default=1.0, help="softmax temperature of soft labels")
+    distill.add_argument("--epochs", type=int, help="default: the dataset's student recipe")
+    distill.add_argument("--size", type=int, help="train on the first N synthetic samples only")
+    distill.add_argument("--seed", type=int, default=0)
+    distill.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    distill.add_argument("--resume", action="store_true", help="continue an interrupted run of the same config")
+    _add_common(distill)
+    distill.set_defaults(func=cmd_student_distill)
 
     runs = commands.add_parser("runs", help="list the artifacts of a runs directory")
     runs.add_argument("--kind", help="only this kind (teacher, synth, student, ...)")

@@ -180,6 +180,13 @@ REGISTRY: dict[str, ModelEntry] = {
             defaults={"length": 1200},
         ),
         ModelEntry(
+            name="apnea_cnn_small",
+            builder=ApneaCNN,
+            contract=_apnea_contract(grid_hz=4.0, context_minutes=2, night_relative=True),
+            description="apnea student: apnea_cnn at half width (8, 16, 16, 24), 16 hidden units",
+            defaults={"length": 1200, "widths": (8, 16, 16, 24), "hidden": 16},
+        ),
+        ModelEntry(
             name="unlearning_cnn",
             builder=UnlearningPaperCNN,
             contract=MNIST_CONTRACT,

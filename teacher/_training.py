@@ -36,6 +36,9 @@ class TrainConfig:
     lr: float = 3e-3  # peak of the one-cycle schedule
     weight_decay: float = 0.05  # beat 0.01 in cross-validation: the nets overfit patients fast
     label_smoothing: float = 0.0
+    # Soft targets (students): the loss is T^2 * CE(logits / T, targets), the distillation loss of
+    # Hinton et al.; the targets must already be the teacher's softmax at the same T.
+    temperature: float = 1.0
     optimizer: str = "adamw"  # or "sgd" (Nesterov momentum 0.9), the usual choice for CIFAR ResNets
     seed: int = 0
     # RR augmentation: scale a whole window by U(1 - s, 1 + s) (another resting heart rate) and add
@@ -146,7 +149,10 @@ def train_one_epoch(
         if batch.ndim == 4:  # images: oneDNN convolutions run about 1.4x faster channels-last on CPU
             batch = batch.contiguous(memory_format=torch.channels_last)
         batch, target = batch.to(device), labels[index].to(device)
-        loss = criterion(model(batch), target)
+        if target.is_floating_point():  # class probabilities: distillation at config.temperature
+            loss = criterion(model(batch) / config.temperature, target) * config.temperature**2
+        else:
+            loss = criterion(model(batch), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -206,7 +212,7 @@ def fit(
     Args:
         config: the run's configuration.
         train_inputs: (N, ...) float32 inputs in the model's raw units.
-        train_labels: (N,) int64 class ids.
+        train_labels: (N,) int64 class ids, or (N, classes) probabilities (soft targets).
         work_dir: where the per-epoch checkpoint lives.
         evaluate: optional `evaluate(model) -> dict` called after each epoch (validation figures).
         device: "auto", "cpu", "cuda", ...
@@ -227,7 +233,8 @@ def fit(
     inputs = torch.as_tensor(train_inputs)
     if inputs.dtype != torch.uint8:  # uint8 pixels stay compact until a batch is drawn
         inputs = inputs.float()
-    labels = torch.as_tensor(train_labels, dtype=torch.int64)
+    labels = torch.as_tensor(train_labels)
+    labels = labels.float() if labels.is_floating_point() else labels.long()  # probabilities or class ids
     steps_per_epoch = -(-len(labels) // config.batch_size)
     optimizer = make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(

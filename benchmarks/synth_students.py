@@ -1,0 +1,90 @@
+"""Students trained on synthetic data alone (issue 4), next to the same students on real images.
+
+Synthesises one set from a teacher artifact (Gen{h1}), then trains each student on the first n
+synthetic samples for each n, and, as the baseline of the AM paper's Table 2, the same student on
+the first n real training images. Everything is scored on the real test split.
+
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/synth_students.py --teacher ID \\
+        --out runs/bench-image-teachers --size 60000 --students cnn_id cnn_small --sizes 4000 20000 60000
+
+The same as: edgekit synth generate ID --size N ; edgekit student distill SYNTH --arch A --size n
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+import synth
+import teacher
+from edgekit import _pipeline
+from edgekit._store import ArtifactStore
+from student import student_config
+
+
+def real_baseline(teacher_config: dict, arch: str, size: int, data_dir, work: Path) -> float:
+    """The same student and recipe on the first `size` real training images (hard labels)."""
+    config = student_config(teacher_config, arch, labels="hard")
+    train = teacher.load_image_dataset(config.dataset, "train", data_dir, progress=False)
+    test = teacher.load_image_dataset(config.dataset, "test", data_dir, progress=False)
+    model, _ = teacher.fit(config, train.images[:size], train.labels[:size], work, progress=False)
+    return float(np.mean(teacher.predict_proba(model, test.images).argmax(1) == test.labels.numpy()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", required=True, help="teacher artifact id in --out")
+    parser.add_argument("--out", default="runs/bench-image-teachers")
+    parser.add_argument("--size", type=int, default=60000, help="synthetic samples to generate")
+    parser.add_argument("--labels", choices=("soft", "hard"), default="soft")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--students", nargs="+", default=["cnn_id", "cnn_small"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[60000], help="training-set sizes to compare")
+    parser.add_argument("--real-baseline", action="store_true", help="also train each student on n real images")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", default="benchmarks/results/synth_students.json")
+    args = parser.parse_args()
+
+    store = ArtifactStore(args.out)
+    started = time.perf_counter()
+    synthetic = _pipeline.synthesise(store, args.teacher, synth.SynthConfig(size=args.size, labels=args.labels),
+                                     resume=True)
+    synth_seconds = synthetic.manifest["metrics"]["seconds"]
+    print(f"synthetic set {synthetic.id}: {synthetic.manifest['metrics']} ({time.perf_counter() - started:.0f} s)")
+    teacher_config = store.get(args.teacher).manifest["config"]
+    rows = []
+    for arch in args.students:
+        for size in args.sizes:
+            artifact = _pipeline.distill(store, synthetic.id, arch, args.data_dir, labels=args.labels,
+                                         temperature=args.temperature, size=size, resume=True)
+            row = {
+                "student": arch,
+                "samples": size,
+                "labels": args.labels,
+                "temperature": args.temperature,
+                "synthetic_accuracy": artifact.manifest["metrics"]["test"]["accuracy"],
+                "teacher_accuracy": artifact.manifest["metrics"]["teacher_test"]["accuracy"],
+                "artifact": artifact.id,
+            }
+            if args.real_baseline:
+                row["real_accuracy"] = real_baseline(teacher_config, arch, size, args.data_dir,
+                                                     Path(args.out) / ".baseline")
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    result = {"teacher": args.teacher, "synth": synthetic.id, "synth_metrics": synthetic.manifest["metrics"],
+              "synth_seconds": synth_seconds, "students": rows}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2))
+    print("\n| student | samples | synthetic only | real images | teacher |\n|---|---|---|---|---|")
+    for row in rows:
+        real = f"{row['real_accuracy']:.2%}" if "real_accuracy" in row else ""
+        print(f"| {row['student']} | {row['samples']} | {row['synthetic_accuracy']:.2%} | {real} "
+              f"| {row['teacher_accuracy']:.2%} |")
+
+
+if __name__ == "__main__":
+    main()

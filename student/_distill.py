@@ -1,0 +1,67 @@
+"""Students: small networks trained on a synthetic set alone, scored on the real test set.
+
+The student never sees a real example: its inputs are the synthetic samples, its targets the
+teacher's recorded logits (soft labels, softmax at temperature T, loss scaled by T^2) or their
+argmax (hard labels). Its input contract is the teacher's: same window or image, same units.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+import teacher
+from synth._dataset import load_synthetic
+
+# Student recipes: the teacher dataset's optimiser settings without augmentation (the synthetic set
+# is the whole training distribution), overridable from the command line.
+STUDENT_RECIPES = {
+    "apnea-ecg": {"epochs": 20},
+    "mnist": {"epochs": 15, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.01},
+    "fashion-mnist": {"epochs": 15, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.01},
+    "cifar10": {"epochs": 20, "batch_size": 256, "lr": 0.2, "optimizer": "sgd", "weight_decay": 5e-4},
+    "imagefolder": {"epochs": 15, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.01},
+}
+# Constructor arguments that describe the data, not the architecture: a student inherits them.
+DATA_OPTIONS = ("length", "in_channels", "image_size", "num_classes", "mean", "std")
+
+
+def student_config(teacher_config: dict, arch: str, *, labels: str, temperature: float = 1.0,
+                   **overrides) -> teacher.TrainConfig:
+    """The student's training configuration, derived from its teacher's."""
+    if labels not in ("soft", "hard"):
+        raise ValueError(f"labels must be 'soft' or 'hard', not {labels!r}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    dataset = teacher_config["dataset"]
+    teacher_modality = teacher.get_entry(teacher_config["arch"]).contract.modality
+    if teacher.get_entry(arch).contract.modality != teacher_modality:
+        raise ValueError(f"{arch} does not take {teacher_modality} inputs like its teacher {teacher_config['arch']}")
+    arch_options = {key: value for key, value in teacher_config.get("arch_options", {}).items() if key in DATA_OPTIONS}
+    settings = {**STUDENT_RECIPES[dataset], **{key: value for key, value in overrides.items() if value is not None}}
+    keep = {key: teacher_config[key] for key in ("smoothing_minutes", "decision_threshold") if key in teacher_config}
+    return teacher.TrainConfig(dataset=dataset, arch=arch, arch_options=arch_options,
+                               temperature=temperature if labels == "soft" else 1.0, **keep, **settings)
+
+
+def student_targets(logits: torch.Tensor, labels: str, temperature: float) -> torch.Tensor:
+    """Soft: the teacher's softmax at `temperature`; hard: its argmax."""
+    if labels == "hard":
+        return logits.argmax(dim=1)
+    return torch.softmax(logits / temperature, dim=1)
+
+
+def train_student(config: teacher.TrainConfig, synth_dir: str | os.PathLike, labels: str,
+                  work_dir: str | os.PathLike, *, size: int | None = None, device: str = "auto",
+                  resume: bool = False, progress: bool = True):
+    """Fit the student on the synthetic set in `synth_dir` (its first `size` samples if given);
+    returns (model, checkpoint)."""
+    synthetic = load_synthetic(synth_dir)
+    if size is not None:
+        if not 0 < size <= len(synthetic["targets"]):
+            raise ValueError(f"size {size} is not within the synthetic set's {len(synthetic['targets'])} samples")
+        synthetic = {key: value[:size] for key, value in synthetic.items()}
+    targets = student_targets(synthetic["logits"], labels, config.temperature)
+    return teacher.fit(config, synthetic["inputs"], targets, work_dir, device=device, resume=resume,
+                       progress=progress)

@@ -1,0 +1,175 @@
+"""Gen{h1}: activation maximisation through generators (Nikolaidis et al. 2019, section 3.3).
+
+One *round* optimises K fresh generators at once (a re-initialisation of G, section 3.3.1), each
+with its own target class i, its own threshold T ~ U[0.90, 0.99] and b noise vectors Z ~ U[-1, 1]:
+
+1. attraction-repulsion (section 3.3.2): for a random number of steps, each generator maximises the
+   teacher's logits of a random subset of classes and minimises those of another subset, so that it
+   enters class i's region from a different side each time;
+2. activation maximisation of class i. A sample is harvested the first step it satisfies the stop
+   rule (Eq. 2): class i wins and its softmax exceeds T. Harvested samples leave the loss; the
+   generator stops once all of its samples are harvested or the step budget is spent.
+
+The AM objective is the log-softmax of class i (the raw logit plus a push-down of the others): it
+reaches the stop rule in fewer steps than the raw logit and cannot diverge. The optional privacy
+term (the paper's Loss_2, section 4.1.2) pushes the teacher's penultimate features of the samples
+away from those of real training examples of the same class.
+
+Each harvested sample keeps the teacher's logits, so a student can learn from hard labels or from
+soft labels at any temperature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from synth._generator import GeneratorBank, make_generator
+
+
+@dataclass
+class SynthConfig:
+    """Everything that defines a synthetic set; written verbatim into its manifest."""
+
+    size: int = 60000
+    labels: str = "soft"  # "soft": students learn from the teacher's softmax; "hard": from its argmax
+    generators: int = 64  # K generators optimised side by side in one round
+    samples_per_generator: int = 16  # b noise vectors Z per generator
+    latent_dim: int = 64
+    threshold_low: float = 0.90  # T ~ U[low, high] per generator (the paper's randomised T)
+    threshold_high: float = 0.99
+    premove_max_steps: int = 3  # attraction-repulsion lasts U{0..this} steps per generator
+    max_steps: int = 40  # AM steps per round before unharvested samples are dropped
+    round_done_fraction: float = 0.95  # a round ends once this share of its samples is harvested
+    lr: float = 0.01  # Adam on G; 0.05 and above saturate the output sigmoid and stall AM
+    privacy_weight: float = 0.0  # weight of Loss_2; > 0 needs real features of the training data
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Harvest:
+    """Samples of one round: inputs in the teacher's raw units, teacher logits, target class, T."""
+
+    inputs: torch.Tensor
+    logits: torch.Tensor
+    targets: torch.Tensor
+    thresholds: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+def penultimate_features(model: nn.Module):
+    """A context that records the input of the model's last Linear layer (its penultimate features)."""
+    last = [module for module in model.modules() if isinstance(module, nn.Linear)][-1]
+    store: dict[str, torch.Tensor] = {}
+
+    def hook(_module, inputs, _output):
+        store["features"] = inputs[0]
+
+    class Recorder:
+        def __enter__(self):
+            self.handle = last.register_forward_hook(hook)
+            return store
+
+        def __exit__(self, *exc):
+            self.handle.remove()
+
+    return Recorder()
+
+
+def run_round(
+    teacher_model: nn.Module,
+    modality: str,
+    shape: tuple[int, ...],
+    targets: torch.Tensor,
+    config: SynthConfig,
+    round_seed: int,
+    real_features: dict[int, torch.Tensor] | None = None,
+) -> Harvest:
+    """One round of Gen{h1} with len(targets) fresh generators; returns the harvested samples."""
+    count, per = len(targets), config.samples_per_generator
+    rng = torch.Generator().manual_seed(round_seed)
+    bank = GeneratorBank(lambda: make_generator(modality, shape, config.latent_dim), count, seed=round_seed)
+    noise = torch.rand(count, per, config.latent_dim, generator=rng) * 2 - 1
+    thresholds = config.threshold_low + (config.threshold_high - config.threshold_low) * torch.rand(count, generator=rng)
+    premove_steps = torch.randint(0, config.premove_max_steps + 1, (count,), generator=rng)
+    num_classes = int(teacher_model(torch.zeros(1, *shape)).shape[1])
+    # Attraction-repulsion: +1 maximise, -1 minimise, 0 leave; a random half of the classes move.
+    signs = torch.randint(0, 2, (count, num_classes), generator=rng).float() * 2 - 1
+    signs = signs * (torch.rand(count, num_classes, generator=rng) < 0.5)
+
+    optimizer = torch.optim.Adam(bank.parameters(), lr=config.lr)
+    harvested = torch.zeros(count, per, dtype=torch.bool)
+    kept_inputs = torch.zeros(count, per, *shape)
+    kept_logits = torch.zeros(count, per, num_classes)
+    target_index = targets[:, None].expand(count, per)
+
+    for step in range(config.premove_max_steps + config.max_steps):
+        samples = bank(noise)  # (K, b, *shape)
+        # Only samples not yet harvested go through the teacher: late in a round that is few.
+        rows = (~harvested).nonzero(as_tuple=True)
+        inputs = samples[rows]
+        if config.privacy_weight and real_features:
+            with penultimate_features(teacher_model) as recorded:
+                logits = teacher_model(inputs)
+        else:
+            logits = teacher_model(inputs)
+        targets_now = target_index[rows]
+        premoving = step < premove_steps[rows[0]]
+
+        # Stop rule (Eq. 2) for samples in the AM phase: harvest before this step's update.
+        with torch.no_grad():
+            probabilities = logits.softmax(-1)
+            target_probability = probabilities.gather(1, targets_now[:, None]).squeeze(1)
+            done = ~premoving & (probabilities.argmax(-1) == targets_now) & (target_probability > thresholds[rows[0]])
+            done_rows = (rows[0][done], rows[1][done])
+            kept_inputs[done_rows] = inputs[done].detach()
+            kept_logits[done_rows] = logits[done].detach()
+            harvested[done_rows] = True
+        amming = ~premoving & ~done
+        if harvested.float().mean() >= config.round_done_fraction or not (amming.any() or premoving.any()):
+            break
+
+        am_loss = -(logits.log_softmax(-1).gather(1, targets_now[:, None]).squeeze(1) * amming).sum()
+        premove_loss = -((logits * signs[rows[0]]).sum(-1) * premoving).sum()
+        loss = am_loss + premove_loss
+        if config.privacy_weight and real_features:
+            loss = loss - config.privacy_weight * _distance_to_real(recorded["features"], targets_now, real_features, amming)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return Harvest(
+        inputs=kept_inputs[harvested],
+        logits=kept_logits[harvested],
+        targets=target_index[harvested],
+        thresholds=thresholds[:, None].expand(count, per)[harvested],
+    )
+
+
+def _distance_to_real(features: torch.Tensor, targets: torch.Tensor, real: dict[int, torch.Tensor],
+                      active: torch.Tensor) -> torch.Tensor:
+    """Sum over active samples of the mean l2 distance to real penultimate features of their class."""
+    total = features.new_zeros(())
+    for target in targets[active].unique().tolist():
+        if target in real:
+            chosen = features[active & (targets == target)]
+            total = total + torch.cdist(chosen, real[target]).mean(dim=1).sum()
+    return total
+
+
+def balanced_targets(counts: torch.Tensor, quota: int, generators: int, rng: torch.Generator) -> torch.Tensor:
+    """Target classes for the next round's generators: only classes still under their quota, the
+    least-filled first (ties broken at random), cycling until every generator has one."""
+    open_classes = (counts < quota).nonzero().flatten()
+    if len(open_classes) == 0:
+        raise ValueError("every class has reached its quota")
+    shuffled = open_classes[torch.randperm(len(open_classes), generator=rng)]
+    order = shuffled[torch.argsort(counts[shuffled], stable=True)]
+    return order.repeat(-(-generators // len(order)))[:generators]

@@ -1,0 +1,108 @@
+"""The generator G of Gen{h1}: transposed convolutions from uniform noise Z to bounded samples.
+
+G is deliberately small and has no normalisation layers: many copies are optimised side by side
+(`GeneratorBank`), each with only a handful of noise vectors, and each copy must stay independent of
+the others. The output is bounded by a sigmoid (the paper's norm bound R, in the l-infinity norm),
+scaled into the range of the teacher's raw input: pixels in [0, 1], or RR intervals within the
+physiological limits the RR cleaning uses.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state
+
+# RR limits of the cleaning step (teacher._rr): a synthetic window stays a plausible heart.
+RR_RANGE_S = (0.3, 2.0)
+
+
+def output_range(modality: str) -> tuple[float, float]:
+    return RR_RANGE_S if modality == "rr-series" else (0.0, 1.0)
+
+
+class ImageGenerator(nn.Module):
+    """z (latent) -> fc -> (64, s/4, s/4) -> 2 x [transposed conv, stride 2] -> (C, s, s) in [low, high]."""
+
+    def __init__(self, shape: tuple[int, int, int], latent_dim: int = 64, width: int = 64,
+                 value_range: tuple[float, float] = (0.0, 1.0)):
+        super().__init__()
+        channels, size, _ = shape
+        if size % 4:
+            raise ValueError(f"image generator needs a side divisible by 4, got {size}")
+        self.start = (width, size // 4, size // 4)
+        self.project = nn.Linear(latent_dim, width * (size // 4) ** 2)
+        self.body = nn.Sequential(
+            nn.LeakyReLU(0.2),
+            nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.ConvTranspose2d(width // 2, channels, 4, stride=2, padding=1),
+        )
+        self.low, self.high = value_range
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.project(z).view(-1, *self.start)
+        return self.low + (self.high - self.low) * torch.sigmoid(self.body(x))
+
+
+class SeriesGenerator(nn.Module):
+    """z -> fc -> (32, L/8) -> 3 x [transposed conv, stride 2] -> (1, L) in [low, high] (1-D windows)."""
+
+    def __init__(self, shape: tuple[int, int], latent_dim: int = 64, width: int = 32,
+                 value_range: tuple[float, float] = RR_RANGE_S):
+        super().__init__()
+        channels, length = shape
+        if length % 8:
+            raise ValueError(f"series generator needs a length divisible by 8, got {length}")
+        self.start = (width, length // 8)
+        self.project = nn.Linear(latent_dim, width * (length // 8))
+        self.body = nn.Sequential(
+            nn.LeakyReLU(0.2),
+            nn.ConvTranspose1d(width, width // 2, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.ConvTranspose1d(width // 2, width // 4, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.ConvTranspose1d(width // 4, channels, 4, stride=2, padding=1),
+        )
+        self.low, self.high = value_range
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.project(z).view(-1, *self.start)
+        return self.low + (self.high - self.low) * torch.sigmoid(self.body(x))
+
+
+def make_generator(modality: str, shape: tuple[int, ...], latent_dim: int) -> nn.Module:
+    if modality == "image":
+        return ImageGenerator(tuple(shape), latent_dim, value_range=output_range(modality))
+    if modality == "rr-series":
+        return SeriesGenerator(tuple(shape), latent_dim, value_range=output_range(modality))
+    raise ValueError(f"no generator for modality {modality!r}")
+
+
+class GeneratorBank:
+    """K independent generators held as stacked parameters and run with `torch.vmap`.
+
+    One optimiser over the stacked tensors is K independent optimisers (Adam's statistics are per
+    element and the loss is a sum over generators), and one batched call replaces K small ones.
+    """
+
+    def __init__(self, factory, count: int, seed: int):
+        """`factory()` builds one generator; copy i gets PyTorch's default init under seed + i."""
+        copies = []
+        for index in range(count):
+            with torch.random.fork_rng():
+                torch.manual_seed(seed + index)
+                copies.append(factory())
+        self.params, self.buffers = stack_module_state(copies)
+        self.base = copies[0].to("meta")
+        self.count = count
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (K, b, latent) -> (K, b, *sample shape)."""
+        def run(params, buffers, noise):
+            return functional_call(self.base, (params, buffers), (noise,))
+
+        return torch.vmap(run)(self.params, self.buffers, z)
