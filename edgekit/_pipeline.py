@@ -130,19 +130,26 @@ def synthesise(
     store: ArtifactStore,
     teacher_ref: str,
     config: synth.SynthConfig,
+    data_dir: str | os.PathLike | None = None,
     *,
     resume: bool = False,
     progress: bool = True,
 ) -> Artifact:
-    """Gen{h1} on a teacher artifact, sealed as a `synth` artifact whose parent is the teacher."""
+    """Gen{h1} on a teacher artifact, sealed as a `synth` artifact whose parent is the teacher.
+
+    Only the privacy term (`config.privacy_weight` > 0) reads real training data, on the server.
+    """
     parent = store.get(teacher_ref)
     if parent.kind != "teacher":
         raise ValueError(f"{parent.id} is a {parent.kind}, not a teacher")
     model, _ = teacher.load_teacher(parent.path)
     contract = _teacher_contract(parent)
+    real_features = None
+    if config.privacy_weight > 0:
+        real_features = _real_features(model, parent.manifest["config"], contract, data_dir)
     staging = store.staging_dir("synth", config.to_dict(), parents=[parent.id], resume=resume)
     statistics = synth.generate(model, contract.modality, contract.shape, config, staging, resume=resume,
-                                progress=progress)
+                                real_features=real_features, progress=progress)
     synthetic = synth.load_synthetic(staging)
     counts = torch.bincount(synthetic["targets"], minlength=len(contract.labels)).tolist()
     thresholds = synthetic["thresholds"]
@@ -156,6 +163,26 @@ def synthesise(
     return store.commit(staging, kind="synth", config=config.to_dict(), parents=[parent.id],
                         data="none: synthesised from the teacher alone", metrics=metrics,
                         code_version=code_version(), extra={"contract": contract.to_dict()})
+
+
+def _real_features(model, teacher_config: dict, contract: teacher.InputContract, data_dir,
+                   per_class: int = 256) -> dict[int, torch.Tensor]:
+    """Penultimate-layer features of up to `per_class` real training examples of each class."""
+    if teacher_config["dataset"] == "apnea-ecg":
+        spec = teacher.WindowSpec(grid_hz=contract.grid_hz, context_minutes=contract.context_minutes,
+                                  night_relative=bool(contract.night_relative))
+        windows, _ = teacher.load_windows(teacher_config["train_records"], data_dir, spec, progress=False)
+        inputs, labels = torch.as_tensor(windows.inputs), torch.as_tensor(windows.labels)
+    else:
+        data = teacher.load_image_dataset(teacher_config["dataset"], "train", data_dir, progress=False)
+        inputs, labels = data.images, data.labels
+    features = {}
+    with torch.no_grad(), synth.penultimate_features(model.eval()) as recorded:
+        for label in labels[labels >= 0].unique().tolist():
+            chosen = (labels == label).nonzero().flatten()[:per_class]
+            model(teacher.to_float(inputs[chosen]))
+            features[label] = recorded["features"].clone()
+    return features
 
 
 def distill(

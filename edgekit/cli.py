@@ -148,7 +148,8 @@ def cmd_synth_generate(args) -> int:
         seed=args.seed,
     )
     store = ArtifactStore(_runs_dir(args))
-    artifact = _pipeline.synthesise(store, args.teacher, config, resume=args.resume, progress=not args.quiet)
+    artifact = _pipeline.synthesise(store, args.teacher, config, args.data_dir, resume=args.resume,
+                                    progress=not args.quiet)
     return _report_trained(artifact)
 
 
@@ -219,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--generators", type=int, default=synth.SynthConfig.generators,
                           help="generators optimised side by side")
     generate.add_argument("--privacy-weight", type=float, default=0.0,
-                          help="weight of Loss_2 (push features away from real same-class examples)")
+                          help="weight of Loss_2 (push features away from real same-class examples; "
+                               "reads the teacher's training data)")
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--resume", action="store_true", help="continue an interrupted run of the same config")
     _add_common(generate)

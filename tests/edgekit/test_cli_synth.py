@@ -199,3 +199,14 @@ def test_synth_generate_again_gives_the_same_artifact(chain, light_and_dark):
                              "--data-dir", light_and_dark, "--out", chain["runs"], "--quiet")
     assert code == 0, err
     assert out.strip() == synth_id
+
+
+def test_privacy_term_reads_real_features_and_changes_the_samples(chain, light_and_dark):
+    """--privacy-weight wires the teacher's real training features into Loss_2: another set, same rule."""
+    teacher_id, synth_id = chain["teacher"][1].strip(), chain["synth"][1].strip()
+    code, out, err = run_cli("synth", "generate", teacher_id, "--size", SIZE, "--generators", GENERATORS,
+                             "--privacy-weight", "0.5", "--data-dir", light_and_dark, "--out", chain["runs"], "--quiet")
+    assert code == 0, err
+    private = ArtifactStore(chain["runs"]).get(out.strip())
+    assert private.id != synth_id and private.manifest["config"]["privacy_weight"] == 0.5
+    assert sum(private.manifest["metrics"]["per_class"].values()) == int(SIZE)
