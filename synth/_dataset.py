@@ -17,19 +17,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from synth._am import Harvest, SynthConfig, balanced_targets, run_round
+from teacher._training import save_atomic
 
 SHARD_PATTERN = "shard-{:05d}.pt"
 # Rounds in a row without one harvested sample before giving up: the teacher cannot be satisfied.
 MAX_EMPTY_ROUNDS = 5
-
-
-def _save_atomic(obj: dict, path: Path) -> None:
-    temporary = path.with_suffix(".tmp")
-    with open(temporary, "wb") as handle:
-        torch.save(obj, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def shard_paths(directory: str | os.PathLike) -> list[Path]:
@@ -138,5 +130,5 @@ def _write_shard(out_dir: Path, pending: list[tuple[int, Harvest]], room: int) -
     }
     shard = {key: value[:room] for key, value in shard.items()}  # the last shard stops at config.size
     index = len(shard_paths(out_dir))
-    _save_atomic(shard, out_dir / SHARD_PATTERN.format(index))
+    save_atomic(shard, out_dir / SHARD_PATTERN.format(index))
     return len(shard["targets"])

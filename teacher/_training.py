@@ -187,7 +187,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     raise ValueError(f"unknown optimizer {config.optimizer!r}; known: adamw, sgd")
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
+def save_atomic(obj: dict, path: Path) -> None:
+    """torch.save to a temporary file, fsync, then rename: readers never see half a file."""
     temporary = path.with_suffix(".tmp")
     with open(temporary, "wb") as handle:
         torch.save(obj, handle)
@@ -281,7 +282,7 @@ def fit(
             "config": config.to_dict(),
             "history": history,
         }
-        _save_atomic(checkpoint, checkpoint_path)
+        save_atomic(checkpoint, checkpoint_path)
 
     model = model.cpu().eval()
     return model, {
