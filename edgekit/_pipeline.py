@@ -169,9 +169,8 @@ def _real_features(model, teacher_config: dict, contract: teacher.InputContract,
                    per_class: int = 256) -> dict[int, torch.Tensor]:
     """Penultimate-layer features of up to `per_class` real training examples of each class."""
     if teacher_config["dataset"] == "apnea-ecg":
-        spec = teacher.WindowSpec(grid_hz=contract.grid_hz, context_minutes=contract.context_minutes,
-                                  night_relative=bool(contract.night_relative))
-        windows, _ = teacher.load_windows(teacher_config["train_records"], data_dir, spec, progress=False)
+        windows, _ = teacher.load_windows(teacher_config["train_records"], data_dir, teacher.window_spec(contract),
+                                          progress=False)
         inputs, labels = torch.as_tensor(windows.inputs), torch.as_tensor(windows.labels)
     else:
         data = teacher.load_image_dataset(teacher_config["dataset"], "train", data_dir, progress=False)

@@ -33,6 +33,7 @@ from teacher._apnea_teacher import (
     load_teacher,
     model_contract,
     train_apnea_teacher,
+    window_spec,
 )
 from teacher._image_teacher import (
     DEFAULT_ARCH,
