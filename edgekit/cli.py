@@ -10,7 +10,7 @@ import sys
 
 import synth
 import teacher
-from edgekit import _pipeline
+from edgekit import _audit, _pipeline
 from edgekit._store import ArtifactStore, format_table
 
 
@@ -153,6 +153,17 @@ def cmd_synth_generate(args) -> int:
     return _report_trained(artifact)
 
 
+def cmd_synth_audit(args) -> int:
+    config = _audit.AuditConfig(samples=args.samples, epochs=args.epochs, team_size=args.team_size, seed=args.seed)
+    report = _audit.audit_synthetic(ArtifactStore(_runs_dir(args)), args.synth, args.data_dir, config,
+                                    progress=not args.quiet)
+    if args.json:
+        _print_json(report)
+    else:
+        print(_audit.format_report(report))
+    return 0
+
+
 def cmd_student_distill(args) -> int:
     store = ArtifactStore(_runs_dir(args))
     artifact = _pipeline.distill(
@@ -226,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--resume", action="store_true", help="continue an interrupted run of the same config")
     _add_common(generate)
     generate.set_defaults(func=cmd_synth_generate)
+    audit = synth_commands.add_parser(
+        "audit", help="how traceable a synthetic set is: nearest neighbours, fooling/hidden-message rates, "
+                      "team and patient identifiers (ECG)")
+    audit.add_argument("synth", help="synth artifact id, unique id prefix, or directory")
+    audit.add_argument("--samples", type=int, default=_audit.AuditConfig.samples,
+                       help="synthetic and unseen real samples scored")
+    audit.add_argument("--epochs", type=int, help="epochs of the classifiers the audit trains (default: recipes)")
+    audit.add_argument("--team-size", type=int, default=_audit.AuditConfig.team_size,
+                       help="ECG: synthetic samples per team")
+    audit.add_argument("--seed", type=int, default=0)
+    audit.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    _add_common(audit)
+    audit.set_defaults(func=cmd_synth_audit)
 
     student_parser = commands.add_parser("student", help="students trained on synthetic data alone")
     student_commands = student_parser.add_subparsers(dest="student_command", required=True)

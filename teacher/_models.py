@@ -187,6 +187,13 @@ REGISTRY: dict[str, ModelEntry] = {
             defaults={"length": 1200, "widths": (8, 16, 16, 24), "hidden": 16},
         ),
         ModelEntry(
+            name="apnea_mlp",
+            builder=ApneaCNN,
+            contract=_apnea_contract(grid_hz=4.0, context_minutes=2, night_relative=True),
+            description="no convolutions: one hidden layer (64) over the whole window (a member of the audit's set S)",
+            defaults={"length": 1200, "widths": (), "hidden": 64},
+        ),
+        ModelEntry(
             name="unlearning_cnn",
             builder=UnlearningPaperCNN,
             contract=MNIST_CONTRACT,
@@ -226,6 +233,13 @@ REGISTRY: dict[str, ModelEntry] = {
             contract=MNIST_CONTRACT,
             description="AM paper's student CNN_s: fewer weights than CNN_S (8, 16, 64)",
             defaults={"widths": (8, 16), "hidden": (64,)},
+        ),
+        ModelEntry(
+            name="mlp",
+            builder=AMPaperCNN,
+            contract=MNIST_CONTRACT,
+            description="AM paper's MLP: no convolutions, three hidden ReLU layers (512, 256, 128)",
+            defaults={"widths": (), "hidden": (512, 256, 128), "dropout": 0.2},
         ),
         ModelEntry(
             name="resnet9_narrow",

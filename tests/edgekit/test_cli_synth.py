@@ -210,3 +210,34 @@ def test_privacy_term_reads_real_features_and_changes_the_samples(chain, light_a
     private = ArtifactStore(chain["runs"]).get(out.strip())
     assert private.id != synth_id and private.manifest["config"]["privacy_weight"] == 0.5
     assert sum(private.manifest["metrics"]["per_class"].values()) == int(SIZE)
+
+
+def test_synth_audit_reports_neighbours_and_interpretation_and_records_them(chain, light_and_dark):
+    synth_id = chain["synth"][1].strip()
+    code, out, err = run_cli("synth", "audit", synth_id, "--json", "--epochs", TEACHER_EPOCHS, "--samples", "32",
+                             "--data-dir", light_and_dark, "--out", chain["runs"], "--quiet")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["synth"] == synth_id and report["teacher"] == chain["teacher"][1].strip()
+    neighbour = report["nearest_neighbour"]
+    assert neighbour["synthetic_samples"] == 32 and neighbour["heldout_samples"] == 2 * TEST_PER_CLASS
+    assert neighbour["train_samples"] == 2 * TRAIN_PER_CLASS
+    assert neighbour["synthetic_to_train_median"] > 0 and neighbour["ratio"] > 0
+    interpretation = report["interpretation"]
+    assert interpretation["h"] == "cnn_tiny" and interpretation["S"] == ["cnn_large", "mlp"]
+    assert interpretation["synthetic"]["examples"] == 32 and interpretation["synthetic"]["set_size"] == 2
+    # On real light-or-dark images every classifier is right, so nothing fools S; the synthetic
+    # samples are the teacher's own corners of the input space.
+    assert all(accuracy == 1.0 for accuracy in interpretation["real_heldout_accuracy"].values())
+    assert interpretation["real_heldout"]["fooling_rate"] == 0.0
+    assert 0.0 <= interpretation["synthetic"]["hidden_message_rate"] <= interpretation["synthetic"]["fooling_rate"] <= 1
+    assert "no patients" in report["identification"]["skipped"]
+    recorded = ArtifactStore(chain["runs"]).get(synth_id).manifest["evaluations"]["audit"]
+    assert recorded["nearest_neighbour"] == pytest.approx(neighbour)
+
+
+def test_synth_audit_of_a_teacher_exits_2(chain, light_and_dark):
+    teacher_id = chain["teacher"][1].strip()
+    code, out, err = run_cli("synth", "audit", teacher_id, "--data-dir", light_and_dark, "--out", chain["runs"], "--quiet")
+    assert code == 2 and out == ""
+    assert teacher_id in err and "not a synthetic set" in err
