@@ -113,13 +113,20 @@ def _real_data(teacher_config: dict, data_dir, progress: bool) -> RealData:
     if teacher_config["dataset"] == "apnea-ecg":
         spec = teacher.window_spec(teacher.model_contract(teacher_config["arch"], teacher_config.get("arch_options")))
         train, _ = teacher.load_windows(teacher_config["train_records"], data_dir, spec, progress=progress)
-        heldout_records = teacher_config.get("val_records") or list(teacher.TEST_RECORDS)
+        # Unseen nights: the teacher's validation nights, else its test nights (the demo's data holds
+        # one test night, not all of x01-x35).
+        if teacher_config.get("val_records"):
+            heldout_records, heldout_source = teacher_config["val_records"], "validation nights"
+        else:
+            heldout_records = teacher_config.get("test_records") or list(teacher.TEST_RECORDS)
+            heldout_source = ("test nights x01-x35" if list(heldout_records) == list(teacher.TEST_RECORDS)
+                              else f"test nights {','.join(heldout_records)}")
         heldout, _ = teacher.load_windows(heldout_records, data_dir, spec, progress=progress)
         train_rows, heldout_rows = train.labels >= 0, heldout.labels >= 0
         return RealData(
             torch.as_tensor(train.inputs[train_rows]), torch.as_tensor(train.labels[train_rows]),
             torch.as_tensor(heldout.inputs[heldout_rows]), torch.as_tensor(heldout.labels[heldout_rows]),
-            heldout_source="validation nights" if teacher_config.get("val_records") else "test nights x01-x35",
+            heldout_source=heldout_source,
         )
     train = teacher.load_image_dataset(teacher_config["dataset"], "train", data_dir, progress=progress)
     test = teacher.load_image_dataset(teacher_config["dataset"], "test", data_dir, progress=progress)

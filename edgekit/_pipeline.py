@@ -11,6 +11,7 @@ import torch
 import student
 import synth
 import teacher
+from edgekit import _audit
 from edgekit._store import Artifact, ArtifactStore, code_version
 
 # The demo's embedded nights: eight learning-set nights of every kind (a: apnea, b: borderline,
@@ -18,6 +19,22 @@ from edgekit._store import Artifact, ArtifactStore, code_version
 DEMO_TRAIN_RECORDS = ["a02", "a03", "a05", "a10", "a15", "b02", "c03", "c07"]
 DEMO_HELD_OUT_RECORDS = ["x01"]
 DEMO_EPOCHS = 12
+# The stages after the teacher, sized for `make demo` to show the whole chain within 5 minutes on 2
+# shared CPU cores (measured: 2 min 15 s in all; teacher 35 s, synthesis 30 s, student 10 s, audit
+# 65 s), not to reach the benchmark figures (BENCHMARKS.md has those).
+DEMO_SYNTH_SIZE = 1024  # synthetic RR windows: 2 rounds of Gen{h1}'s 64 generators x 16, about 30 s
+DEMO_STUDENT_ARCH = "apnea_cnn_small"
+DEMO_STUDENT_EPOCHS = 20  # the apnea student recipe's; a few seconds on DEMO_SYNTH_SIZE windows
+# The audit trains 7 networks on the real nights (2 team teachers, h_s and the set S, the team and
+# patient identifiers) and synthesises a set per team teacher: about a minute at these settings.
+DEMO_AUDIT_EPOCHS = 2  # enough for the identifiers to beat chance clearly on real minutes
+DEMO_AUDIT_SAMPLES = 1024  # at least the held-out night's minutes (x01: 523), so all of them are scored
+DEMO_AUDIT_TEAM_SIZE = 256  # synthetic windows per team (still one full round of Gen{h1} each)
+# Torch threads for the demo. Its networks are small: on 2 cores that something else also uses, a
+# second OpenMP thread makes every operator wait for a descheduled thread (measured here: the demo
+# teacher trained in 106 s on 2 threads, 23 s on 1; one Gen{h1} round of 16 generators took 5.9 s
+# against 1.9 s). tests/conftest.py pins the tests to one thread for the same reason.
+DEMO_THREADS = 1
 
 
 def train_teacher(
@@ -73,7 +90,7 @@ def evaluate_teacher(
     progress: bool = True,
 ) -> dict:
     """Score a teacher artifact on `records` (image teachers: the test split) and record the figures
-    in its manifest."""
+    in its manifest. A student artifact is scored the same way, with the decision rule it inherited."""
     artifact = store.get(reference)
     model, checkpoint = teacher.load_teacher(artifact.path)
     config = checkpoint["config"]
@@ -104,19 +121,58 @@ def _night_summary(night: dict) -> dict:
 
 
 def run_demo(out: str | os.PathLike, *, fresh: bool = True, progress: bool = True) -> dict:
-    """The main job on the embedded nights: train a small apnea teacher, score a held-out night."""
-    out = Path(out)
+    """The main job on the embedded nights: train a small apnea teacher and score a held-out night;
+    synthesise a set from the teacher alone; distil a student on that set only and score it on the same
+    night with the teacher's decision rule; audit how traceable the synthetic set is to the real nights.
+
+    Returns the teacher's id and figures (top level, as `evaluate_teacher` gives them), then `synth`
+    and `synth_metrics`, `student` and `student_figures`, and the audit's report under `audit`.
+    """
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(DEMO_THREADS)
+    try:
+        return _run_demo(Path(out), fresh=fresh, progress=progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
     if fresh and out.exists():
         shutil.rmtree(out)
     store = ArtifactStore(out)
+    data_dir = teacher.EMBEDDED_APNEA_DIR
     config = teacher.TrainConfig(
         epochs=DEMO_EPOCHS, train_records=DEMO_TRAIN_RECORDS, test_records=DEMO_HELD_OUT_RECORDS
     )
-    artifact = train_teacher(store, config, teacher.EMBEDDED_APNEA_DIR, progress=progress)
-    figures = evaluate_teacher(
-        store, artifact.id, DEMO_HELD_OUT_RECORDS, teacher.EMBEDDED_APNEA_DIR, progress=progress
-    )
-    return {"teacher": artifact.id, "runs": str(out), **figures}
+    artifact = train_teacher(store, config, data_dir, progress=progress)
+    figures = evaluate_teacher(store, artifact.id, DEMO_HELD_OUT_RECORDS, data_dir, progress=progress)
+
+    # No data directory: without the privacy term Gen{h1} reads nothing but the teacher.
+    synthetic = synthesise(store, artifact.id, synth.SynthConfig(size=DEMO_SYNTH_SIZE), None, progress=progress)
+    # The demo's data holds one test night, not x01-x35: the student is scored on the held-out night
+    # by the same function (and so the same smoothing and threshold, inherited from the teacher).
+    pupil = distill(store, synthetic.id, DEMO_STUDENT_ARCH, None, epochs=DEMO_STUDENT_EPOCHS, progress=progress,
+                    score_on_test=False)
+    student_figures = evaluate_teacher(store, pupil.id, DEMO_HELD_OUT_RECORDS, data_dir, progress=progress)
+
+    audit_config = _audit.AuditConfig(samples=DEMO_AUDIT_SAMPLES, epochs=DEMO_AUDIT_EPOCHS,
+                                      team_size=DEMO_AUDIT_TEAM_SIZE)
+    report = _audit.audit_synthetic(store, synthetic.id, data_dir, audit_config, progress=progress)
+    return {
+        "teacher": artifact.id,
+        "runs": str(out),
+        **figures,
+        "synth": synthetic.id,
+        "synth_metrics": synthetic.manifest["metrics"],
+        "student": pupil.id,
+        "student_figures": {
+            **student_figures,
+            "arch": pupil.manifest["config"]["arch"],
+            "epochs": pupil.manifest["config"]["epochs"],
+            "train_seconds": pupil.manifest["metrics"]["train_seconds"],
+        },
+        "audit": report,
+    }
 
 
 def _teacher_contract(artifact: Artifact) -> teacher.InputContract:

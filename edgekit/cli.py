@@ -180,9 +180,38 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def _format_student(student: dict, teacher_figures: dict) -> str:
+    """The student's figures on the held-out night(s), the teacher's in brackets."""
+    minute, reference = student["minute"], teacher_figures["minute"]
+    lines = [
+        f"student {student['artifact']} ({student['arch']}, {student['epochs']} epochs on the synthetic set only, "
+        f"{student['train_seconds']:.0f} s) on {','.join(student['records'])}, teacher in brackets",
+        f"  per minute: accuracy {minute['accuracy']:.2%} ({reference['accuracy']:.2%})  "
+        f"sensitivity {minute['sensitivity']:.2%} ({reference['sensitivity']:.2%})  "
+        f"specificity {minute['specificity']:.2%} ({reference['specificity']:.2%})",
+    ]
+    teacher_nights = {row["record"]: row for row in teacher_figures["night"]["per_night"]}
+    for row in student["night"]["per_night"]:
+        other = teacher_nights[row["record"]]
+        lines.append(f"  {row['record']}: AHI est {row['estimated_ahi']:.1f} ({other['estimated_ahi']:.1f}) "
+                     f"ref {row['reference_ahi']:.1f}  called {_night_call(row)} ({_night_call(other)})")
+    return "\n".join(lines)
+
+
+def _night_call(night: dict) -> str:
+    right = night["predicted_apneic"] == night["reference_apneic"]
+    return f"{'apneic' if night['predicted_apneic'] else 'normal'}{'' if right else ' (WRONG)'}"
+
+
 def cmd_demo(args) -> int:
     figures = _pipeline.run_demo(args.out or "runs/demo", progress=not args.quiet)
     print(_format_figures({**figures, "artifact": figures["teacher"]}))
+    made = figures["synth_metrics"]
+    print(f"synthetic set {figures['synth']}: {made['samples']} RR windows from the teacher alone "
+          f"(no real data read) in {made['seconds']:.1f} s, {made['rounds']} round(s), "
+          f"harvest rate {made['harvest_rate']:.1%}")
+    print(_format_student(figures["student_figures"], figures))
+    print(_audit.format_report(figures["audit"]))
     print(f"artifacts in {figures['runs']} (list them with: edgekit runs --out {figures['runs']})")
     return 0
 

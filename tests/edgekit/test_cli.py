@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import re
@@ -195,3 +196,50 @@ def test_resume_an_interrupted_run_through_the_cli(tmp_path, embedded_apnea_dir)
     assert [epoch["epoch"] for epoch in manifest["history"]] == [1, 2]
     assert manifest["history"][0] == saved["history"][0]  # epoch 1 came from the checkpoint
     assert not staging.exists()  # sealed into the artifact
+
+
+def test_demo_runs_teacher_synth_student_and_audit(tmp_path, monkeypatch):
+    """`edgekit demo` end to end with its sizes cut down: every stage leaves its artifact, chained."""
+    import synth
+    from edgekit import _pipeline
+
+    tiny = {
+        "DEMO_TRAIN_RECORDS": ["a03", "a05", "c03", "c07"],  # the fewest the audit's two teams take
+        "DEMO_EPOCHS": 4,  # after 2 it is rarely sure enough (softmax > 0.9) for Gen{h1} to harvest fast
+        "DEMO_SYNTH_SIZE": 64,
+        "DEMO_STUDENT_EPOCHS": 1,
+        "DEMO_AUDIT_EPOCHS": 2,
+        "DEMO_AUDIT_SAMPLES": 64,
+        "DEMO_AUDIT_TEAM_SIZE": 32,
+    }
+    for name, value in tiny.items():
+        monkeypatch.setattr(_pipeline, name, value)
+
+    # A Gen{h1} round costs the same whatever the size asked for: 64 generators x 40 steps take about
+    # 20 s here. Rounds of 8 generators keep the three syntheses (the demo's, one per audit team) short.
+    @dataclasses.dataclass
+    class SmallRounds(synth.SynthConfig):
+        generators: int = 8
+
+    monkeypatch.setattr(synth, "SynthConfig", SmallRounds)
+    runs = tmp_path / "demo"
+    code, out, err = run_cli("demo", "--out", runs, "--quiet")
+    assert code == 0, err
+    ids = {kind: re.search(rf"^{prefix}({kind}-[0-9a-f]{{12}})", out, re.MULTILINE).group(1)
+           for kind, prefix in (("teacher", "teacher "), ("synth", "synthetic set "), ("student", "student "))}
+    store = ArtifactStore(runs)
+    synthetic, student = store.get(ids["synth"]), store.get(ids["student"])
+    assert synthetic.kind == "synth" and synthetic.manifest["parents"] == [ids["teacher"]]
+    assert synthetic.manifest["config"]["size"] == 64 and synthetic.manifest["metrics"]["samples"] == 64
+    assert synthetic.manifest["data"].startswith("none")  # made from the teacher alone
+    assert student.kind == "student" and student.manifest["parents"] == [ids["synth"]]
+    assert student.manifest["config"]["arch"] == "apnea_cnn_small" and student.manifest["config"]["epochs"] == 1
+    # The student is scored on the held-out night like its teacher.
+    minutes = store.get(ids["teacher"]).manifest["evaluations"]["x01"]["minute"]["minutes"]
+    assert student.manifest["evaluations"]["x01"]["minute"]["minutes"] == minutes
+    audit = synthetic.manifest["evaluations"]["audit"]
+    assert audit["synth"] == ids["synth"] and audit["teacher"] == ids["teacher"]
+    assert audit["config"]["epochs"] == 2 and audit["config"]["team_size"] == 32
+    assert audit["nearest_neighbour"]["heldout_source"] == "test nights x01"
+    assert audit["identification"]["team"]["synthetic_windows"] == 2 * 32
+    assert f"audit of {ids['synth']}" in out and "team identifier" in out
