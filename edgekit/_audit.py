@@ -91,7 +91,8 @@ def audit_synthetic(store: ArtifactStore, synth_ref: str, data_dir: str | os.Pat
                                       teacher.to_float(real.heldout_inputs[heldout])),
         },
         "interpretation": _interpretation(teacher_model, teacher_config, modality, real, synthetic,
-                                          real.heldout_inputs[heldout], config, progress),
+                                          real.heldout_inputs[heldout], real.heldout_labels[heldout], config,
+                                          progress),
     }
     if teacher_config["dataset"] == "apnea-ecg":
         report["identification"] = _identification(store, teacher_config, synthetic_artifact.manifest["config"],
@@ -147,7 +148,8 @@ def _predict(model, inputs: torch.Tensor) -> torch.Tensor:
 
 
 def _interpretation(teacher_model, teacher_config: dict, modality: str, real: RealData,
-                    synthetic: torch.Tensor, heldout: torch.Tensor, config: AuditConfig, progress: bool) -> dict:
+                    synthetic: torch.Tensor, heldout: torch.Tensor, heldout_labels: torch.Tensor,
+                    config: AuditConfig, progress: bool) -> dict:
     """Fooling-example and hidden-message rates on the synthetic set and on unseen real data."""
     members = [arch for arch in INTERPRETATION_SETS[modality] if arch != teacher_config["arch"]]
     similar = _train(teacher_config, teacher_config["arch"], real.train_inputs, real.train_labels, config,
@@ -161,11 +163,10 @@ def _interpretation(teacher_model, teacher_config: dict, modality: str, real: Re
             torch.stack([_predict(model, inputs) for model in trained.values()]),
         )
     # Definition 4.1 asks that every member of S handles real data acceptably: their accuracy.
-    heldout_labels = real.heldout_labels[: len(heldout)]
     result["real_heldout_accuracy"] = {
         name: float((_predict(model, heldout) == heldout_labels).float().mean())
         for name, model in {"h": teacher_model, "h_s": similar, **trained}.items()
-    } if len(heldout_labels) == len(heldout) else {}
+    }
     return result
 
 

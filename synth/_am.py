@@ -38,6 +38,7 @@ class SynthConfig:
     generators: int = 64  # K generators optimised side by side in one round
     samples_per_generator: int = 16  # b noise vectors Z per generator
     latent_dim: int = 64
+    start: float | None = None  # where G's output starts; None: the modality's neutral input
     threshold_low: float = 0.90  # T ~ U[low, high] per generator (the paper's randomised T)
     threshold_high: float = 0.99
     premove_max_steps: int = 3  # attraction-repulsion lasts U{0..this} steps per generator
@@ -96,7 +97,7 @@ def run_round(
     count, per = len(targets), config.samples_per_generator
     rng = torch.Generator().manual_seed(round_seed)
     # Seeds round_seed * count + i: disjoint between rounds, so no round repeats another's generators.
-    bank = GeneratorBank(lambda: make_generator(modality, shape, config.latent_dim), count, seed=round_seed * count)
+    bank = GeneratorBank(lambda: make_generator(modality, shape, config.latent_dim, config.start), count, seed=round_seed * count)
     noise = torch.rand(count, per, config.latent_dim, generator=rng) * 2 - 1
     thresholds = config.threshold_low + (config.threshold_high - config.threshold_low) * torch.rand(count, generator=rng)
     premove_steps = torch.randint(0, config.premove_max_steps + 1, (count,), generator=rng)

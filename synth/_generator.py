@@ -9,9 +9,13 @@ physiological limits the RR cleaning uses.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state
+
+from teacher import NIGHT_MEDIAN_RR_S
 
 # RR limits of the cleaning step (teacher._rr): a synthetic window stays a plausible heart.
 RR_RANGE_S = (0.3, 2.0)
@@ -21,16 +25,32 @@ def output_range(modality: str) -> tuple[float, float]:
     return RR_RANGE_S if modality == "rr-series" else (0.0, 1.0)
 
 
+def neutral_input(modality: str) -> float:
+    """Where a fresh generator's output starts: a black image (the MNIST background), or a steady
+    heart at the night-median RR the apnea windows are scaled to. From mid-range grey (or a 1.15 s
+    heart) AM stops at textures a few steps away; from the neutral input it must add structure."""
+    return NIGHT_MEDIAN_RR_S if modality == "rr-series" else 0.0
+
+
+def _start_offset(start: float | None, value_range: tuple[float, float]) -> float:
+    """Logit that makes a fresh generator's sigmoid output sit near `start` (None: mid-range)."""
+    if start is None:
+        return 0.0
+    low, high = value_range
+    fraction = min(max((start - low) / (high - low), 0.02), 0.98)
+    return math.log(fraction / (1 - fraction))
+
+
 class ImageGenerator(nn.Module):
     """z (latent) -> fc -> (64, s/4, s/4) -> 2 x [transposed conv, stride 2] -> (C, s, s) in [low, high]."""
 
     def __init__(self, shape: tuple[int, int, int], latent_dim: int = 64, width: int = 64,
-                 value_range: tuple[float, float] = (0.0, 1.0)):
+                 value_range: tuple[float, float] = (0.0, 1.0), start: float | None = None):
         super().__init__()
         channels, size, _ = shape
         if size % 4:
             raise ValueError(f"image generator needs a side divisible by 4, got {size}")
-        self.start = (width, size // 4, size // 4)
+        self.first_map = (width, size // 4, size // 4)
         self.project = nn.Linear(latent_dim, width * (size // 4) ** 2)
         self.body = nn.Sequential(
             nn.LeakyReLU(0.2),
@@ -39,22 +59,23 @@ class ImageGenerator(nn.Module):
             nn.ConvTranspose2d(width // 2, channels, 4, stride=2, padding=1),
         )
         self.low, self.high = value_range
+        self.offset = _start_offset(start, value_range)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.project(z).view(-1, *self.start)
-        return self.low + (self.high - self.low) * torch.sigmoid(self.body(x))
+        x = self.project(z).view(-1, *self.first_map)
+        return self.low + (self.high - self.low) * torch.sigmoid(self.body(x) + self.offset)
 
 
 class SeriesGenerator(nn.Module):
     """z -> fc -> (32, L/8) -> 3 x [transposed conv, stride 2] -> (1, L) in [low, high] (1-D windows)."""
 
     def __init__(self, shape: tuple[int, int], latent_dim: int = 64, width: int = 32,
-                 value_range: tuple[float, float] = RR_RANGE_S):
+                 value_range: tuple[float, float] = RR_RANGE_S, start: float | None = None):
         super().__init__()
         channels, length = shape
         if length % 8:
             raise ValueError(f"series generator needs a length divisible by 8, got {length}")
-        self.start = (width, length // 8)
+        self.first_map = (width, length // 8)
         self.project = nn.Linear(latent_dim, width * (length // 8))
         self.body = nn.Sequential(
             nn.LeakyReLU(0.2),
@@ -65,17 +86,20 @@ class SeriesGenerator(nn.Module):
             nn.ConvTranspose1d(width // 4, channels, 4, stride=2, padding=1),
         )
         self.low, self.high = value_range
+        self.offset = _start_offset(start, value_range)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.project(z).view(-1, *self.start)
-        return self.low + (self.high - self.low) * torch.sigmoid(self.body(x))
+        x = self.project(z).view(-1, *self.first_map)
+        return self.low + (self.high - self.low) * torch.sigmoid(self.body(x) + self.offset)
 
 
-def make_generator(modality: str, shape: tuple[int, ...], latent_dim: int) -> nn.Module:
+def make_generator(modality: str, shape: tuple[int, ...], latent_dim: int, start: float | None = None) -> nn.Module:
+    """A fresh G whose output starts near `start` (default: the modality's neutral input)."""
+    start = neutral_input(modality) if start is None else start
     if modality == "image":
-        return ImageGenerator(tuple(shape), latent_dim, value_range=output_range(modality))
+        return ImageGenerator(tuple(shape), latent_dim, value_range=output_range(modality), start=start)
     if modality == "rr-series":
-        return SeriesGenerator(tuple(shape), latent_dim, value_range=output_range(modality))
+        return SeriesGenerator(tuple(shape), latent_dim, value_range=output_range(modality), start=start)
     raise ValueError(f"no generator for modality {modality!r}")
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from teacher._apnea import (
     LABEL_NAMES,
+    NIGHT_MEDIAN_RR_S,
     ApneaWindows,
     WindowSpec,
     leave_nights_out_folds,
