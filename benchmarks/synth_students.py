@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench-image-teachers")
     parser.add_argument("--size", type=int, default=60000, help="synthetic samples to generate")
     parser.add_argument("--labels", choices=("soft", "hard"), default="soft")
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--temperature", type=float, help="default: the student recipe's")
     parser.add_argument("--students", nargs="+", default=["cnn_id", "cnn_small"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[60000], help="training-set sizes to compare")
     parser.add_argument("--real-baseline", action="store_true", help="also train each student on n real images")

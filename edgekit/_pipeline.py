@@ -247,7 +247,7 @@ def distill(
     data_dir: str | os.PathLike | None,
     *,
     labels: str | None = None,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     epochs: int | None = None,
     size: int | None = None,
     seed: int = 0,

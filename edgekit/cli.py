@@ -286,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("synth", help="synth artifact id, unique id prefix, or directory")
     distill.add_argument("--arch", required=True, help=f"registered model: {', '.join(teacher.list_models())}")
     distill.add_argument("--labels", choices=("soft", "hard"), help="default: the synthetic set's")
-    distill.add_argument("--temperature", type=float, default=1.0, help="softmax temperature of soft labels")
+    distill.add_argument("--temperature", type=float,
+                         help="softmax temperature of soft labels (default: the dataset's student recipe)")
     distill.add_argument("--epochs", type=int, help="default: the dataset's student recipe")
     distill.add_argument("--size", type=int, help="train on the first N synthetic samples only")
     distill.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,101 @@
+"""Choosing Gen{h1} and student settings on validation data (never the test split or x01-x35).
+
+One call synthesises a set with the given SynthConfig fields from a teacher, trains one or more
+students on it alone, and scores them on the teacher's validation data: the training images its
+run held out (images), or the validation nights carved from the learning set (Apnea-ECG). One JSON
+line per call is appended to --json.
+
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/synth_settings.py --teacher ID --out runs/mnist \\
+        --size 6000 --synth '{"premove_max_steps": 20}' --students '[["cnn_id", "soft", 4.0, {}]]'
+
+A student is [arch, labels, temperature, {TrainConfig overrides, e.g. "epochs": 30}].
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import synth
+import teacher
+from edgekit._pipeline import _teacher_contract
+from edgekit._store import ArtifactStore
+from student import student_config, student_targets
+from teacher._image_teacher import split_validation
+
+
+def validation_scorer(teacher_config: dict, contract, data_dir):
+    """A function model -> validation figures, for the teacher's own validation data."""
+    if teacher_config["dataset"] == "apnea-ecg":
+        nights = teacher_config["val_records"]
+        if not nights:
+            raise SystemExit("the teacher has no validation nights: train it with --val-records")
+
+        def score_nights(model) -> dict:
+            figures = teacher.evaluate_apnea_teacher(
+                model, contract, nights, data_dir, smoothing_minutes=teacher_config["smoothing_minutes"],
+                threshold=teacher_config["decision_threshold"], progress=False)
+            return {"accuracy": figures["minute"]["accuracy"], "roc_auc": figures["minute"]["roc_auc"],
+                    "nights_correct": figures["night"]["nights_correct"], "nights": len(nights)}
+        return score_nights
+
+    train = teacher.load_image_dataset(teacher_config["dataset"], "train", data_dir, progress=False)
+    _, validation = split_validation(train, teacher_config["validation_size"], teacher_config["seed"])
+    if validation is None:
+        raise SystemExit("the teacher held out no validation images")
+
+    def score_images(model) -> dict:
+        predicted = teacher.predict_proba(model, validation.images).argmax(1)
+        return {"accuracy": float(np.mean(predicted == validation.labels.numpy()))}
+    return score_images
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", required=True, help="teacher artifact id in --out")
+    parser.add_argument("--out", default="runs")
+    parser.add_argument("--size", type=int, default=6000)
+    parser.add_argument("--synth", default="{}", help="SynthConfig fields as JSON")
+    parser.add_argument("--students", default='[["cnn_id", "soft", 4.0, {}]]')
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", default="benchmarks/results/synth_settings.jsonl")
+    args = parser.parse_args()
+
+    store = ArtifactStore(args.out)
+    teacher_artifact = store.get(args.teacher)
+    teacher_config = teacher_artifact.manifest["config"]
+    contract = _teacher_contract(teacher_artifact)
+    model, _ = teacher.load_teacher(teacher_artifact.path)
+    score = validation_scorer(teacher_config, contract, args.data_dir)
+    config = synth.SynthConfig(size=args.size, **json.loads(args.synth))
+
+    with tempfile.TemporaryDirectory() as work:
+        started = time.perf_counter()
+        statistics = synth.generate(model, contract.modality, contract.shape, config, Path(work) / "synth")
+        synthetic = synth.load_synthetic(Path(work) / "synth")
+        row = {"teacher": teacher_artifact.id, "dataset": teacher_config["dataset"], "synth": json.loads(args.synth),
+               "size": args.size, "synth_seconds": round(time.perf_counter() - started, 1),
+               "harvest_rate": statistics["harvest_rate"], "teacher_validation": score(model),
+               "threads": torch.get_num_threads(), "students": []}
+        for index, (arch, labels, temperature, overrides) in enumerate(json.loads(args.students)):
+            student = student_config(teacher_config, arch, labels=labels, temperature=temperature, **overrides)
+            targets = student_targets(synthetic["logits"], labels, student.temperature)
+            started = time.perf_counter()
+            network, _ = teacher.fit(student, synthetic["inputs"], targets, Path(work) / f"student-{index}")
+            row["students"].append({"arch": arch, "labels": labels, "temperature": temperature, **overrides,
+                                    "fit_seconds": round(time.perf_counter() - started, 1),
+                                    "validation": score(network)})
+    print(json.dumps(row), flush=True)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.json, "a") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
