@@ -200,6 +200,7 @@ def synthesise(
         raise ValueError(f"{parent.id} is a {parent.kind}, not a teacher")
     model, _ = teacher.load_teacher(parent.path)
     contract = _teacher_contract(parent)
+    config = config.for_modality(contract.modality)
     real_features = None
     if config.privacy_weight > 0:
         real_features = _real_features(model, parent.manifest["config"], contract, data_dir)

@@ -257,8 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("teacher", help="teacher artifact id, unique id prefix, or directory")
     generate.add_argument("--size", type=int, default=synth.SynthConfig.size, help="samples to synthesise")
     generate.add_argument("--labels", choices=("soft", "hard"), default="soft", help="what students learn from")
-    generate.add_argument("--generators", type=int, default=synth.SynthConfig.generators,
-                          help="generators optimised side by side")
+    generate.add_argument("--generators", type=int,
+                          help="generators optimised side by side (default: per input kind, synth.MODALITY_DEFAULTS)")
     generate.add_argument("--privacy-weight", type=float, default=0.0,
                           help="weight of Loss_2 (push features away from real same-class examples; "
                                "reads the teacher's training data)")

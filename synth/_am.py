@@ -21,7 +21,7 @@ soft labels at any temperature.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -29,24 +29,43 @@ from torch import nn
 from synth._generator import GeneratorBank, make_generator
 
 
+# Settings that differ by input kind, chosen on validation data (BENCHMARKS.md, settings study).
+# Images: diversity is what students lack, so many generators with few noise vectors each, and
+# long attraction-repulsion pre-moves. RR windows: long pre-moves carry the windows off the real
+# heart-rate manifold (students then rank real minutes backwards), so the pre-moves stay short.
+MODALITY_DEFAULTS = {
+    "image": {"generators": 256, "samples_per_generator": 4, "latent_dim": 16, "premove_max_steps": 20},
+    "rr-series": {"generators": 64, "samples_per_generator": 16, "latent_dim": 64, "premove_max_steps": 3},
+}
+
+
 @dataclass
 class SynthConfig:
-    """Everything that defines a synthetic set; written verbatim into its manifest."""
+    """Everything that defines a synthetic set; written, resolved for its modality, into its manifest.
+
+    Fields left at None take the modality's value from MODALITY_DEFAULTS (`for_modality`)."""
 
     size: int = 60000
     labels: str = "soft"  # "soft": students learn from the teacher's softmax; "hard": from its argmax
-    generators: int = 64  # K generators optimised side by side in one round
-    samples_per_generator: int = 16  # b noise vectors Z per generator
-    latent_dim: int = 64
+    generators: int | None = None  # K generators optimised side by side in one round
+    samples_per_generator: int | None = None  # b noise vectors Z per generator
+    latent_dim: int | None = None
     start: float | None = None  # where G's output starts; None: the modality's neutral input
     threshold_low: float = 0.90  # T ~ U[low, high] per generator (the paper's randomised T)
     threshold_high: float = 0.99
-    premove_max_steps: int = 3  # attraction-repulsion lasts U{0..this} steps per generator
+    premove_max_steps: int | None = None  # attraction-repulsion lasts U{0..this} steps per generator
     max_steps: int = 40  # AM steps per round before unharvested samples are dropped
     round_done_fraction: float = 0.95  # a round ends once this share of its samples is harvested
     lr: float = 0.01  # Adam on G; 0.05 and above saturate the output sigmoid and stall AM
     privacy_weight: float = 0.0  # weight of Loss_2; > 0 needs real features of the training data
     seed: int = 0
+
+    def for_modality(self, modality: str) -> "SynthConfig":
+        """This config with every unset field taken from the modality's defaults."""
+        if modality not in MODALITY_DEFAULTS:
+            raise ValueError(f"no synthesis defaults for modality {modality!r}")
+        unset = {key: value for key, value in MODALITY_DEFAULTS[modality].items() if getattr(self, key) is None}
+        return replace(self, **unset)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,6 +113,7 @@ def run_round(
     real_features: dict[int, torch.Tensor] | None = None,
 ) -> Harvest:
     """One round of Gen{h1} with len(targets) fresh generators; returns the harvested samples."""
+    config = config.for_modality(modality)
     count, per = len(targets), config.samples_per_generator
     rng = torch.Generator().manual_seed(round_seed)
     # Seeds round_seed * count + i: disjoint between rounds, so no round repeats another's generators.

@@ -52,6 +52,7 @@ def generate(
     progress: bool = True,
 ) -> dict:
     """Run Gen{h1} rounds until `config.size` samples are harvested; returns the run's statistics."""
+    config = config.for_modality(modality)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     teacher_model = teacher_model.eval()

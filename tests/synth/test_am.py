@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from synth import SynthConfig, balanced_targets, generate, load_synthetic, run_round, shard_paths
-from synth._generator import RR_RANGE_S
+from synth import MODALITY_DEFAULTS, SynthConfig, balanced_targets, generate, load_synthetic, run_round, shard_paths
+from synth._generator import RR_RANGE_S, make_generator, neutral_input, output_range
 
 IMAGE_SHAPE, SERIES_SHAPE = (1, 8, 8), (1, 64)
 
@@ -289,3 +289,23 @@ def test_generate_gives_up_on_a_teacher_that_is_never_sure(tmp_path, monkeypatch
         generate(unsure, "image", IMAGE_SHAPE, small_config(size=8, max_steps=5), tmp_path, progress=False)
     assert len(rounds) == synth._dataset.MAX_EMPTY_ROUNDS
     assert shard_paths(tmp_path) == []
+
+
+def test_unset_fields_take_the_modality_defaults_and_set_ones_stay():
+    image = SynthConfig(size=10, generators=8).for_modality("image")
+    assert image.generators == 8
+    assert image.premove_max_steps == MODALITY_DEFAULTS["image"]["premove_max_steps"]
+    series = SynthConfig(size=10).for_modality("rr-series")
+    assert series.samples_per_generator == MODALITY_DEFAULTS["rr-series"]["samples_per_generator"]
+    assert series.premove_max_steps < image.premove_max_steps
+    with pytest.raises(ValueError, match="no synthesis defaults"):
+        SynthConfig().for_modality("audio")
+
+
+@pytest.mark.parametrize("modality, shape", [("image", (1, 28, 28)), ("rr-series", (1, 1200))])
+def test_a_fresh_generator_starts_at_the_neutral_input(modality, shape):
+    torch.manual_seed(0)
+    output = make_generator(modality, shape, latent_dim=16)(torch.rand(8, 16) * 2 - 1).detach()
+    low, high = output_range(modality)
+    # Mid-range would be 0.5 (grey) or 1.15 s; the neutral input is 0 (black) or 0.95 s.
+    assert abs(float(output.mean()) - neutral_input(modality)) < 0.05 * (high - low)
