@@ -42,6 +42,7 @@ def validation_scorer(teacher_config: dict, contract, data_dir):
                 model, contract, nights, data_dir, smoothing_minutes=teacher_config["smoothing_minutes"],
                 threshold=teacher_config["decision_threshold"], progress=False)
             return {"accuracy": figures["minute"]["accuracy"], "roc_auc": figures["minute"]["roc_auc"],
+                    "sensitivity": figures["minute"]["sensitivity"], "specificity": figures["minute"]["specificity"],
                     "nights_correct": figures["night"]["nights_correct"], "nights": len(nights)}
         return score_nights
 

@@ -31,10 +31,11 @@ from synth._generator import GeneratorBank, make_generator
 
 # Settings that differ by input kind, chosen on validation data (BENCHMARKS.md, settings study).
 # Images: diversity is what students lack, so many generators with few noise vectors each, and
-# long attraction-repulsion pre-moves. RR windows: long pre-moves carry the windows off the real
-# heart-rate manifold (students then rank real minutes backwards), so the pre-moves stay short.
+# long attraction-repulsion pre-moves (CNN_ID on validation at 6k samples: 79 % with up to 20 steps,
+# 87 % with 40, 88 % with 80 at 1.5x the time). RR windows: long pre-moves carry the windows off the
+# real heart-rate manifold (students then rank real minutes backwards), so they stay short.
 MODALITY_DEFAULTS = {
-    "image": {"generators": 256, "samples_per_generator": 4, "latent_dim": 16, "premove_max_steps": 20},
+    "image": {"generators": 256, "samples_per_generator": 4, "latent_dim": 16, "premove_max_steps": 40},
     "rr-series": {"generators": 64, "samples_per_generator": 16, "latent_dim": 64, "premove_max_steps": 3},
 }
 
