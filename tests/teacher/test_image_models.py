@@ -36,7 +36,7 @@ def _inputs(modality: str, shape: tuple[int, ...], batch: int, seed: int = 0) ->
 
 
 def test_the_image_models_are_registered_with_image_contracts():
-    expected = {"unlearning_cnn", "am_h1", "cnn_id", "cnn_small", "cnn_large", "cnn_tiny", "resnet9_narrow"}
+    expected = {"unlearning_cnn", "am_h1", "cnn_id", "cnn_small", "cnn_large", "cnn_tiny", "mlp", "resnet9_narrow"}
     assert set(IMAGE_MODELS) == expected
     assert "apnea_cnn" not in IMAGE_MODELS
     for name in IMAGE_MODELS:
