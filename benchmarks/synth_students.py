@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torchvision.utils
 
 import synth
 import teacher
@@ -35,6 +36,18 @@ def real_baseline(teacher_config: dict, arch: str, size: int, data_dir, work: Pa
     return float(np.mean(teacher.predict_proba(model, test.images).argmax(1) == test.labels.numpy()))
 
 
+def save_grid(synth_dir, path: Path, per_class: int = 10) -> None:
+    """A PNG of `per_class` samples of each class (a row each), spread over the whole set so that
+    neighbouring images come from different generators."""
+    synthetic = synth.load_synthetic(synth_dir)
+    rows = []
+    for label in synthetic["targets"].unique().tolist():
+        members = (synthetic["targets"] == label).nonzero().flatten()
+        rows.append(members[np.linspace(0, len(members) - 1, per_class).round().astype(int)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torchvision.utils.save_image(synthetic["inputs"][np.concatenate(rows)], path, nrow=per_class, padding=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teacher", required=True, help="teacher artifact id in --out")
@@ -47,6 +60,7 @@ def main() -> None:
     parser.add_argument("--real-baseline", action="store_true", help="also train each student on n real images")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", default="benchmarks/results/synth_students.json")
+    parser.add_argument("--grid", default="benchmarks/results/synth_mnist_grid.png", help="sample grid PNG")
     args = parser.parse_args()
 
     store = ArtifactStore(args.out)
@@ -55,6 +69,7 @@ def main() -> None:
                                      resume=True)
     synth_seconds = synthetic.manifest["metrics"]["seconds"]
     print(f"synthetic set {synthetic.id}: {synthetic.manifest['metrics']} ({time.perf_counter() - started:.0f} s)")
+    save_grid(synthetic.path, Path(args.grid))
     teacher_config = store.get(args.teacher).manifest["config"]
     rows = []
     for arch in args.students:
@@ -65,7 +80,7 @@ def main() -> None:
                 "student": arch,
                 "samples": size,
                 "labels": args.labels,
-                "temperature": args.temperature,
+                "temperature": artifact.manifest["config"]["temperature"],
                 "synthetic_accuracy": artifact.manifest["metrics"]["test"]["accuracy"],
                 "teacher_accuracy": artifact.manifest["metrics"]["teacher_test"]["accuracy"],
                 "artifact": artifact.id,
