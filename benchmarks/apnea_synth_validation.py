@@ -19,6 +19,7 @@ import synth
 import teacher
 from edgekit import _pipeline
 from edgekit._store import ArtifactStore
+from synth_settings import validation_scorer  # benchmarks/ is on the path when run as a script
 
 
 def main() -> None:
@@ -41,12 +42,7 @@ def main() -> None:
     model, _ = teacher.load_teacher(teacher_artifact.path)
     contract = teacher.model_contract(config.arch, config.arch_options)
 
-    def score(network) -> dict:
-        figures = teacher.evaluate_apnea_teacher(network, contract, split["val"], args.data_dir,
-                                                 smoothing_minutes=config.smoothing_minutes,
-                                                 threshold=config.decision_threshold, progress=False)
-        return {"accuracy": figures["minute"]["accuracy"], "roc_auc": figures["minute"]["roc_auc"],
-                "nights_correct": figures["night"]["nights_correct"], "nights": figures["night"]["nights"]}
+    score = validation_scorer(teacher_artifact.manifest["config"], contract, args.data_dir)
 
     rows = [{"model": f"teacher ({config.arch}, real windows)", **score(model)}]
     for arch in args.students:

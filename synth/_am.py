@@ -118,7 +118,8 @@ def run_round(
     count, per = len(targets), config.samples_per_generator
     rng = torch.Generator().manual_seed(round_seed)
     # Seeds round_seed * count + i: disjoint between rounds, so no round repeats another's generators.
-    bank = GeneratorBank(lambda: make_generator(modality, shape, config.latent_dim, config.start), count, seed=round_seed * count)
+    bank = GeneratorBank(lambda: make_generator(modality, shape, config.latent_dim, config.start), count,
+                         seed=round_seed * count)
     noise = torch.rand(count, per, config.latent_dim, generator=rng) * 2 - 1
     thresholds = config.threshold_low + (config.threshold_high - config.threshold_low) * torch.rand(count, generator=rng)
     premove_steps = torch.randint(0, config.premove_max_steps + 1, (count,), generator=rng)

@@ -4,8 +4,8 @@
 - `nearest_neighbour_ratio`: how close synthetic samples sit to their nearest real training sample,
   against how close unseen real samples sit to theirs. A ratio near or above 1 means the synthetic
   set is no closer to the training data than new data would be; well below 1 means copied samples.
-- `identifier_scores`: a classifier trained on real windows to tell which group of patients (a team)
-  a window came from, scored on held-out real windows and on each team's synthetic windows.
+- `split_teams`: the two teams of patients of the paper's identifier test (the identifier itself is
+  trained and scored in `edgekit._audit`, which re-runs the teacher and synth stages per team).
 - `interpretation_rates`: the fooling-example and hidden-message rates (Definitions 4.1-4.2) of a
   set S of classifiers built differently from the teacher.
 """
