@@ -27,13 +27,19 @@ from edgekit._store import ArtifactStore
 from student import student_config
 
 
-def real_baseline(teacher_config: dict, arch: str, size: int, data_dir, work: Path) -> float:
-    """The same student and recipe on the first `size` real training images (hard labels)."""
+def real_baseline(teacher_config: dict, arch: str, size: int, data_dir, work: Path, known: dict) -> tuple[int, float]:
+    """The same student and recipe on the first `size` real training images (hard labels), or all of
+    them where there are fewer: (images used, test accuracy). Results already in `known` (keyed by
+    the student's exact config and the image count) are reused, and new ones added to it."""
     config = student_config(teacher_config, arch, labels="hard")
     train = teacher.load_image_dataset(config.dataset, "train", data_dir, progress=False)
-    test = teacher.load_image_dataset(config.dataset, "test", data_dir, progress=False)
-    model, _ = teacher.fit(config, train.images[:size], train.labels[:size], work, progress=False)
-    return float(np.mean(teacher.predict_proba(model, test.images).argmax(1) == test.labels.numpy()))
+    used = min(size, len(train.labels))
+    key = f"{used}:{json.dumps(config.to_dict(), sort_keys=True)}"
+    if key not in known:
+        test = teacher.load_image_dataset(config.dataset, "test", data_dir, progress=False)
+        model, _ = teacher.fit(config, train.images[:used], train.labels[:used], work, progress=False)
+        known[key] = float(np.mean(teacher.predict_proba(model, test.images).argmax(1) == test.labels.numpy()))
+    return used, known[key]
 
 
 def save_grid(synth_dir, path: Path, per_class: int = 10) -> None:
@@ -64,6 +70,8 @@ def main() -> None:
     args = parser.parse_args()
 
     store = ArtifactStore(args.out)
+    previous = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else {}
+    known_baselines = previous.get("real_baselines", {})
     started = time.perf_counter()
     synthetic = _pipeline.synthesise(store, args.teacher, synth.SynthConfig(size=args.size, labels=args.labels),
                                      resume=True)
@@ -86,17 +94,17 @@ def main() -> None:
                 "artifact": artifact.id,
             }
             if args.real_baseline:
-                row["real_accuracy"] = real_baseline(teacher_config, arch, size, args.data_dir,
-                                                     Path(args.out) / ".baseline")
+                row["real_samples"], row["real_accuracy"] = real_baseline(
+                    teacher_config, arch, size, args.data_dir, Path(args.out) / ".baseline", known_baselines)
             rows.append(row)
             print(json.dumps(row), flush=True)
     result = {"teacher": args.teacher, "synth": synthetic.id, "synth_metrics": synthetic.manifest["metrics"],
-              "synth_seconds": synth_seconds, "students": rows}
+              "synth_seconds": synth_seconds, "students": rows, "real_baselines": known_baselines}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2))
     print("\n| student | samples | synthetic only | real images | teacher |\n|---|---|---|---|---|")
     for row in rows:
-        real = f"{row['real_accuracy']:.2%}" if "real_accuracy" in row else ""
+        real = f"{row['real_accuracy']:.2%} ({row['real_samples']})" if "real_accuracy" in row else ""
         print(f"| {row['student']} | {row['samples']} | {row['synthetic_accuracy']:.2%} | {real} "
               f"| {row['teacher_accuracy']:.2%} |")
 

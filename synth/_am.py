@@ -30,13 +30,16 @@ from synth._generator import GeneratorBank, make_generator
 
 
 # Settings that differ by input kind, chosen on validation data (BENCHMARKS.md, settings study).
-# Images: diversity is what students lack, so many generators with few noise vectors each, and
-# long attraction-repulsion pre-moves (CNN_ID on validation at 6k samples: 79 % with up to 20 steps,
-# 87 % with 40, 88 % with 80 at 1.5x the time). RR windows: long pre-moves carry the windows off the
-# real heart-rate manifold (students then rank real minutes backwards), so they stay short.
+# Images: diversity is what students lack, so many generators with few noise vectors each, long
+# attraction-repulsion pre-moves, and relays (CNN_ID on validation at 6k samples: 79 % with pre-moves
+# of up to 20 steps, 87 % with 40; a generator of half the width, 93 % in 0.6x the time; 4 relays,
+# 95 %). RR windows: long pre-moves carry the windows off the real heart-rate manifold (students then
+# rank real minutes backwards), so they stay short.
 MODALITY_DEFAULTS = {
-    "image": {"generators": 256, "samples_per_generator": 4, "latent_dim": 16, "premove_max_steps": 40},
-    "rr-series": {"generators": 64, "samples_per_generator": 16, "latent_dim": 64, "premove_max_steps": 3},
+    "image": {"generators": 256, "samples_per_generator": 4, "latent_dim": 16, "premove_max_steps": 40,
+              "relays": 4, "generator_width": 32},
+    "rr-series": {"generators": 64, "samples_per_generator": 16, "latent_dim": 64, "premove_max_steps": 3,
+                  "relays": 1, "generator_width": 32},
 }
 
 
@@ -52,11 +55,13 @@ class SynthConfig:
     samples_per_generator: int | None = None  # b noise vectors Z per generator
     latent_dim: int | None = None
     start: float | None = None  # where G's output starts; None: the modality's neutral input
-    threshold_low: float = 0.90  # T ~ U[low, high] per generator (the paper's randomised T)
+    threshold_low: float = 0.90  # T ~ U[low, high] per leg (the paper's randomised T)
     threshold_high: float = 0.99
-    premove_max_steps: int | None = None  # attraction-repulsion lasts U{0..this} steps per generator
-    max_steps: int = 40  # AM steps per round before unharvested samples are dropped
-    round_done_fraction: float = 0.95  # a round ends once this share of its samples is harvested
+    premove_max_steps: int | None = None  # attraction-repulsion lasts U{0..this} steps per leg
+    max_steps: int = 40  # AM steps a leg may take before its noise vector gives up
+    relays: int | None = None  # legs (harvested samples) per noise vector and round
+    generator_width: int | None = None  # channels of G's first feature map
+    round_done_fraction: float = 0.95  # a round ends once this share of its noise vectors has retired
     lr: float = 0.01  # Adam on G; 0.05 and above saturate the output sigmoid and stall AM
     privacy_weight: float = 0.0  # weight of Loss_2; > 0 needs real features of the training data
     seed: int = 0
@@ -113,55 +118,53 @@ def run_round(
     round_seed: int,
     real_features: dict[int, torch.Tensor] | None = None,
 ) -> Harvest:
-    """One round of Gen{h1} with len(targets) fresh generators; returns the harvested samples."""
+    """One round of Gen{h1} with len(targets) fresh generators; returns the harvested samples.
+
+    Each noise vector runs legs until it has harvested `config.relays` samples. A leg is an
+    attraction-repulsion pre-move followed by AM of one class: generator g's class targets[g] for the
+    first leg, then another class drawn at random, starting where the previous leg was harvested
+    (diversity: the class is entered from the side of a different one each time). A leg that does not
+    meet the stop rule within `config.max_steps` AM steps ends the noise vector's round."""
     config = config.for_modality(modality)
     count, per = len(targets), config.samples_per_generator
     rng = torch.Generator().manual_seed(round_seed)
     # Seeds round_seed * count + i: disjoint between rounds, so no round repeats another's generators.
-    bank = GeneratorBank(lambda: make_generator(modality, shape, config.latent_dim, config.start), count,
-                         seed=round_seed * count)
+    bank = GeneratorBank(
+        lambda: make_generator(modality, shape, config.latent_dim, config.start, config.generator_width), count,
+        seed=round_seed * count)
     noise = torch.rand(count, per, config.latent_dim, generator=rng) * 2 - 1
-    thresholds = config.threshold_low + (config.threshold_high - config.threshold_low) * torch.rand(count, generator=rng)
-    premove_steps = torch.randint(0, config.premove_max_steps + 1, (count,), generator=rng)
     num_classes = int(teacher_model(torch.zeros(1, *shape)).shape[1])
-    # Attraction-repulsion: +1 maximise, -1 minimise, 0 leave; a random half of the classes move.
-    signs = torch.randint(0, 2, (count, num_classes), generator=rng).float() * 2 - 1
-    signs = signs * (torch.rand(count, num_classes, generator=rng) < 0.5)
+    legs = _Legs(config, num_classes, targets[:, None].repeat(1, per), rng)
 
     optimizer = torch.optim.Adam(bank.parameters(), lr=config.lr)
-    harvested = torch.zeros(count, per, dtype=torch.bool)
-    kept_inputs = torch.zeros(count, per, *shape)
-    kept_logits = torch.zeros(count, per, num_classes)
-    target_index = targets[:, None].expand(count, per)
-
-    for step in range(config.premove_max_steps + config.max_steps):
+    kept: list[Harvest] = []
+    for _ in range(config.relays * (config.premove_max_steps + config.max_steps)):
         samples = bank(noise)  # (K, b, *shape)
-        # Only samples not yet harvested go through the teacher: late in a round that is few.
-        rows = (~harvested).nonzero(as_tuple=True)
+        # Only noise vectors still running go through the teacher: late in a round that is few.
+        rows = (~legs.retired).nonzero(as_tuple=True)
         inputs = samples[rows]
         if config.privacy_weight and real_features:
             with penultimate_features(teacher_model) as recorded:
                 logits = teacher_model(inputs)
         else:
             logits = teacher_model(inputs)
-        targets_now = target_index[rows]
-        premoving = step < premove_steps[rows[0]]
+        targets_now, premoving = legs.target[rows], legs.premove_left[rows] > 0
 
         # Stop rule (Eq. 2) for samples in the AM phase: harvest before this step's update.
         with torch.no_grad():
             probabilities = logits.softmax(-1)
             target_probability = probabilities.gather(1, targets_now[:, None]).squeeze(1)
-            done = ~premoving & (probabilities.argmax(-1) == targets_now) & (target_probability > thresholds[rows[0]])
-            done_rows = (rows[0][done], rows[1][done])
-            kept_inputs[done_rows] = inputs[done].detach()
-            kept_logits[done_rows] = logits[done].detach()
-            harvested[done_rows] = True
-        amming = ~premoving & ~done
-        if harvested.float().mean() >= config.round_done_fraction or not (amming.any() or premoving.any()):
+            thresholds_now = legs.threshold[rows]
+            done = ~premoving & (probabilities.argmax(-1) == targets_now) & (target_probability > thresholds_now)
+            kept.append(Harvest(inputs[done].detach(), logits[done].detach(), targets_now[done], thresholds_now[done]))
+            amming = ~premoving & ~done
+            signs_now = legs.signs[rows]
+            legs.advance(rows, premoving, done)
+        if legs.retired.float().mean() >= config.round_done_fraction or legs.retired.all():
             break
 
         am_loss = -(logits.log_softmax(-1).gather(1, targets_now[:, None]).squeeze(1) * amming).sum()
-        premove_loss = -((logits * signs[rows[0]]).sum(-1) * premoving).sum()
+        premove_loss = -((logits * signs_now).sum(-1) * premoving).sum()
         loss = am_loss + premove_loss
         if config.privacy_weight and real_features:
             loss = loss - config.privacy_weight * _distance_to_real(recorded["features"], targets_now, real_features, amming)
@@ -169,12 +172,55 @@ def run_round(
         loss.backward()
         optimizer.step()
 
-    return Harvest(
-        inputs=kept_inputs[harvested],
-        logits=kept_logits[harvested],
-        targets=target_index[harvested],
-        thresholds=thresholds[:, None].expand(count, per)[harvested],
-    )
+    return Harvest(*(torch.cat([getattr(h, key) for h in kept]) for key in ("inputs", "logits", "targets", "thresholds")))
+
+
+class _Legs:
+    """Where each of a round's (K, b) noise vectors is: its target class, its T, the pre-move steps
+    left and their class signs, its AM steps so far, and whether it has retired from the round."""
+
+    def __init__(self, config: SynthConfig, num_classes: int, first_targets: torch.Tensor, rng: torch.Generator):
+        self.config, self.num_classes, self.rng = config, num_classes, rng
+        shape = first_targets.shape
+        self.target = first_targets.clone()
+        self.threshold = torch.zeros(shape)
+        self.premove_left = torch.zeros(shape, dtype=torch.int64)
+        self.signs = torch.zeros(*shape, num_classes)
+        self.am_steps = torch.zeros(shape, dtype=torch.int64)
+        self.legs_done = torch.zeros(shape, dtype=torch.int64)
+        self.retired = torch.zeros(shape, dtype=torch.bool)
+        self._start(torch.ones(shape, dtype=torch.bool).nonzero(as_tuple=True))
+
+    def _start(self, rows: tuple[torch.Tensor, ...]) -> None:
+        """A fresh leg for these rows: T ~ U[low, high], and a pre-move of U{0..max} steps with its signs."""
+        n, config = len(rows[0]), self.config
+        self.threshold[rows] = config.threshold_low + (config.threshold_high - config.threshold_low) * torch.rand(
+            n, generator=self.rng)
+        self.premove_left[rows] = torch.randint(0, config.premove_max_steps + 1, (n,), generator=self.rng)
+        # Attraction-repulsion: +1 maximise, -1 minimise, 0 leave; a random half of the classes move.
+        signs = torch.randint(0, 2, (n, self.num_classes), generator=self.rng).float() * 2 - 1
+        self.signs[rows] = signs * (torch.rand(n, self.num_classes, generator=self.rng) < 0.5)
+        self.am_steps[rows] = 0
+
+    def advance(self, rows: tuple[torch.Tensor, ...], premoving: torch.Tensor, done: torch.Tensor) -> None:
+        """Count this step for the running `rows`. A harvested leg starts the noise vector's next leg,
+        unless that was its last; a leg whose AM runs out of steps retires it (a later leg would
+        start from a sample the teacher would not call anything with confidence)."""
+        self.premove_left[rows] -= premoving.long()
+        self.am_steps[rows] += (~premoving & ~done).long()
+        self.legs_done[rows] += done.long()
+        retiring = (self.legs_done[rows] >= self.config.relays) | (self.am_steps[rows] >= self.config.max_steps)
+        self.retired[_select(rows, retiring)] = True
+        relay = _select(rows, done & ~retiring)
+        if len(relay[0]):
+            # Another class than the one just harvested, pre-moved to and entered from there.
+            step = torch.randint(1, self.num_classes, (len(relay[0]),), generator=self.rng)
+            self.target[relay] = (self.target[relay] + step) % self.num_classes
+            self._start(relay)
+
+
+def _select(rows: tuple[torch.Tensor, ...], mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return tuple(index[mask] for index in rows)
 
 
 def _distance_to_real(features: torch.Tensor, targets: torch.Tensor, real: dict[int, torch.Tensor],

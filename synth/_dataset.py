@@ -85,7 +85,7 @@ def generate(
         harvest = run_round(teacher_model, modality, shape, targets, config,
                             round_seed=config.seed * 1_000_003 + next_round, real_features=real_features)
         harvest = _within_quota(harvest, counts, quota)
-        attempted += config.generators * config.samples_per_generator
+        attempted += config.generators * config.samples_per_generator * config.relays
         harvested += len(harvest)
         empty_rounds = empty_rounds + 1 if len(harvest) == 0 else 0
         if empty_rounds >= MAX_EMPTY_ROUNDS:

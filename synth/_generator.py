@@ -93,13 +93,16 @@ class SeriesGenerator(nn.Module):
         return self.low + (self.high - self.low) * torch.sigmoid(self.body(x) + self.offset)
 
 
-def make_generator(modality: str, shape: tuple[int, ...], latent_dim: int, start: float | None = None) -> nn.Module:
-    """A fresh G whose output starts near `start` (default: the modality's neutral input)."""
+def make_generator(modality: str, shape: tuple[int, ...], latent_dim: int, start: float | None = None,
+                   width: int | None = None) -> nn.Module:
+    """A fresh G whose output starts near `start` (default: the modality's neutral input); `width`
+    (default: the class's own) is the channel count of G's first feature map."""
     start = neutral_input(modality) if start is None else start
+    sizes = {} if width is None else {"width": width}
     if modality == "image":
-        return ImageGenerator(tuple(shape), latent_dim, value_range=output_range(modality), start=start)
+        return ImageGenerator(tuple(shape), latent_dim, value_range=output_range(modality), start=start, **sizes)
     if modality == "rr-series":
-        return SeriesGenerator(tuple(shape), latent_dim, value_range=output_range(modality), start=start)
+        return SeriesGenerator(tuple(shape), latent_dim, value_range=output_range(modality), start=start, **sizes)
     raise ValueError(f"no generator for modality {modality!r}")
 
 

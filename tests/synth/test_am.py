@@ -56,7 +56,8 @@ def test_the_hand_built_teachers_classify_as_designed():
 
 
 def small_config(**overrides) -> SynthConfig:
-    settings = dict(size=70, generators=8, samples_per_generator=4, latent_dim=8, max_steps=40, premove_max_steps=3)
+    settings = dict(size=70, generators=8, samples_per_generator=4, latent_dim=8, max_steps=40, premove_max_steps=3,
+                    relays=1)
     return SynthConfig(**{**settings, **overrides})
 
 
@@ -98,16 +99,23 @@ def test_round_thresholds_lie_in_the_configured_range(image_round):
     assert len(harvest.thresholds.unique()) > 1  # drawn per generator, not one T for the round
 
 
-def test_each_generator_keeps_one_threshold():
-    """One generator per class: all samples of a class share their generator's T; classes differ."""
+def test_each_leg_draws_its_own_threshold():
     teacher = quadrant_teacher()
     config = small_config(threshold_low=0.92, threshold_high=0.95)
     harvest = run_round(teacher, "image", IMAGE_SHAPE, torch.arange(4), config, round_seed=1)
     assert (harvest.thresholds >= 0.92).all() and (harvest.thresholds <= 0.95).all()
-    per_class = [harvest.thresholds[harvest.targets == cls].unique() for cls in harvest.targets.unique()]
-    assert all(len(values) == 1 for values in per_class)
-    assert len(torch.cat(per_class).unique()) == len(per_class) > 1
+    assert len(harvest.thresholds.unique()) == len(harvest)  # one draw per noise vector and leg
     assert_stop_rule_holds(teacher, harvest)
+
+
+def test_relays_harvest_several_samples_per_noise_vector_each_meeting_the_stop_rule():
+    teacher, targets = quadrant_teacher(), torch.arange(4)
+    single = run_round(teacher, "image", IMAGE_SHAPE, targets, small_config(relays=1), round_seed=4)
+    relayed = run_round(teacher, "image", IMAGE_SHAPE, targets, small_config(relays=3, round_done_fraction=1.0),
+                        round_seed=4)
+    assert len(single) <= 4 * 4 < len(relayed) <= 3 * 4 * 4
+    assert_stop_rule_holds(teacher, relayed)
+    assert set(relayed.targets.tolist()) == {0, 1, 2, 3}
 
 
 def test_round_on_a_series_teacher_stays_within_rr_limits():
