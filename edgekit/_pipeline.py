@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+import edge_export
 import student
 import synth
 import teacher
@@ -35,6 +36,13 @@ DEMO_AUDIT_TEAM_SIZE = 256  # synthetic windows per team (still one full round o
 # teacher trained in 106 s on 2 threads, 23 s on 1; one Gen{h1} round of 16 generators took 5.9 s
 # against 1.9 s). tests/conftest.py pins the tests to one thread for the same reason.
 DEMO_THREADS = 1
+# int8 calibration draws this many synthetic samples (balanced over classes); export first sets aside
+# this many others (at most half the set) to check the .pte against the eager student on.
+CALIBRATION_SAMPLES = 512
+VERIFY_SAMPLES = 256
+# A bundle is refused when its .pte disagrees with the eager student beyond these.
+FP32_MAX_LOGIT_DIFFERENCE = 1e-3
+INT8_MIN_DECISION_AGREEMENT = 0.95
 
 
 def train_teacher(
@@ -125,8 +133,11 @@ def run_demo(out: str | os.PathLike, *, fresh: bool = True, progress: bool = Tru
     synthesise a set from the teacher alone; distil a student on that set only and score it on the same
     night with the teacher's decision rule; audit how traceable the synthetic set is to the real nights.
 
+    Then export the student as an int8 bundle for phones and replay the held-out night through it.
+
     Returns the teacher's id and figures (top level, as `evaluate_teacher` gives them), then `synth`
-    and `synth_metrics`, `student` and `student_figures`, and the audit's report under `audit`.
+    and `synth_metrics`, `student` and `student_figures`, the audit's report under `audit`, `bundle`
+    and `bundle_metrics`, and the night's `replay` summary with its `replay_plot`.
     """
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(DEMO_THREADS)
@@ -158,6 +169,14 @@ def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
     audit_config = _audit.AuditConfig(samples=DEMO_AUDIT_SAMPLES, epochs=DEMO_AUDIT_EPOCHS,
                                       team_size=DEMO_AUDIT_TEAM_SIZE)
     report = _audit.audit_synthetic(store, synthetic.id, data_dir, audit_config, progress=progress)
+
+    # The phone's bundle: the student in int8, and the held-out night replayed through its .pte.
+    bundle = export(store, pupil.id, "int8", progress=progress)
+    night = DEMO_HELD_OUT_RECORDS[0]
+    loaded = edge_export.load_bundle(bundle.path)
+    replay = edge_export.replay_night(loaded, night, data_dir, progress=progress)
+    plot = out / f"{night}-replay.png"
+    edge_export.plot_night(replay, loaded.spec["decision"]["threshold"], plot)
     return {
         "teacher": artifact.id,
         "runs": str(out),
@@ -172,6 +191,10 @@ def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
             "train_seconds": pupil.manifest["metrics"]["train_seconds"],
         },
         "audit": report,
+        "bundle": bundle.id,
+        "bundle_metrics": bundle.manifest["metrics"],
+        "replay": {key: value for key, value in replay.items() if not isinstance(value, list)},
+        "replay_plot": str(plot),
     }
 
 
@@ -293,3 +316,66 @@ def _score_on_real_test(model, config: teacher.TrainConfig, data_dir, progress: 
                                              smoothing_minutes=config.smoothing_minutes,
                                              threshold=config.decision_threshold, progress=progress)
     return {"minute": figures["minute"], "night": _night_summary(figures["night"])}
+
+
+def export(store: ArtifactStore, student_ref: str, quantize: str = "int8", *,
+           calibration_samples: int = CALIBRATION_SAMPLES, progress: bool = True) -> Artifact:
+    """A student as a phone bundle (`model.pte` + manifest), sealed as a `bundle` artifact.
+
+    int8 is calibrated on the student's synthetic set only. Before sealing, the .pte runs in
+    `executorch.runtime` on synthetic samples it was not calibrated on and must match the eager
+    student (fp32: logits within FP32_MAX_LOGIT_DIFFERENCE; int8: the same decision on at least
+    INT8_MIN_DECISION_AGREEMENT of them), so a model that lowers without error but answers wrongly
+    never ships.
+    """
+    student_artifact = store.get(student_ref)
+    if student_artifact.kind != "student":
+        raise ValueError(f"{student_artifact.id} is a {student_artifact.kind}, not a student")
+    model, checkpoint = teacher.load_teacher(student_artifact.path)
+    contract = _teacher_contract(student_artifact)
+    synthetic = store.get(student_artifact.manifest["parents"][0])
+    data = synth.load_synthetic(synthetic.path)
+    # Verification samples are set aside first (at most half of a small set), the rest calibrate.
+    verify_count = min(VERIFY_SAMPLES, len(data["targets"]) // 2)
+    held_out = torch.randperm(len(data["targets"]), generator=torch.Generator().manual_seed(1))[:verify_count]
+    verify_inputs = data["inputs"][held_out]
+    config = {"student": student_artifact.id, "quantize": quantize,
+              "calibration_samples": calibration_samples if quantize == "int8" else 0}
+    staging = store.staging_dir("bundle", config, parents=[student_artifact.id])
+    calibration = None
+    if quantize == "int8":
+        remaining = torch.ones(len(data["targets"]), dtype=torch.bool)
+        remaining[held_out] = False
+        calibration = edge_export.calibration_samples(data["inputs"][remaining], data["targets"][remaining],
+                                                      calibration_samples)
+    pte = edge_export.lower_to_pte(model, contract.shape, quantize, calibration, progress=progress)
+    verification = _verify_pte(pte, contract, model, verify_inputs, quantize)
+    student_config = checkpoint["config"]
+    spec = edge_export.write_bundle(
+        staging, pte, contract, quantize=quantize,
+        smoothing_minutes=student_config.get("smoothing_minutes", 0),
+        threshold=student_config.get("decision_threshold", 0.5),
+        lineage=[student_artifact.id, *(a.id for a in store.lineage(student_artifact.id))],
+        calibration={"source": synthetic.id, "samples": len(calibration)} if calibration is not None else None)
+    return store.commit(staging, kind="bundle", config=config, parents=[student_artifact.id],
+                        data="none: calibrated and verified on the synthetic set only",
+                        metrics={"pte_bytes": len(pte), "verification": verification},
+                        code_version=code_version(), extra={"bundle": spec})
+
+
+def _verify_pte(pte: bytes, contract: teacher.InputContract, model, inputs: torch.Tensor, quantize: str) -> dict:
+    """The .pte in the runtime against the eager model, one input at a time as on the phone."""
+    _program, method = edge_export.load_program(pte, contract)
+    with torch.no_grad():
+        eager = model.eval()(inputs)
+    lowered = torch.cat([method.execute([sample[None].contiguous()])[0] for sample in inputs])
+    figures = {"samples": len(inputs), "source": "synthetic set, not used for calibration",
+               "max_logit_difference": float((lowered - eager).abs().max()),
+               "decision_agreement": float((lowered.argmax(1) == eager.argmax(1)).float().mean())}
+    if quantize == "none" and figures["max_logit_difference"] > FP32_MAX_LOGIT_DIFFERENCE:
+        raise ValueError(f"the fp32 .pte differs from the eager student by {figures['max_logit_difference']:.2e} "
+                         f"in logits (allowed {FP32_MAX_LOGIT_DIFFERENCE}): not sealed")
+    if quantize == "int8" and figures["decision_agreement"] < INT8_MIN_DECISION_AGREEMENT:
+        raise ValueError(f"the int8 .pte agrees with the eager student on {figures['decision_agreement']:.1%} of "
+                         f"synthetic samples (needs {INT8_MIN_DECISION_AGREEMENT:.0%}): not sealed")
+    return figures

@@ -8,6 +8,7 @@ import math
 import os
 import sys
 
+import edge_export
 import synth
 import teacher
 from edgekit import _audit, _pipeline
@@ -174,6 +175,39 @@ def cmd_student_distill(args) -> int:
     return _report_trained(artifact)
 
 
+def cmd_export(args) -> int:
+    store = ArtifactStore(_runs_dir(args))
+    artifact = _pipeline.export(store, args.student, args.quantize, progress=not args.quiet)
+    print(artifact.id)
+    bundle = artifact.manifest["bundle"]
+    verification = artifact.manifest["metrics"]["verification"]
+    print(f"{artifact.path / edge_export.PTE_NAME}: {bundle['pte_bytes']} bytes, {bundle['quantize']}; against the "
+          f"eager student on {verification['samples']} synthetic samples: decisions agree "
+          f"{verification['decision_agreement']:.1%}, max logit difference {verification['max_logit_difference']:.2e}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_replay(args) -> int:
+    path = args.bundle if os.path.isdir(args.bundle) else ArtifactStore(_runs_dir(args)).get(args.bundle).path
+    bundle = edge_export.load_bundle(path)
+    result = edge_export.replay_night(bundle, args.record, args.data_dir, progress=not args.quiet)
+    if args.csv:
+        edge_export.write_minutes_csv(result, args.csv)
+    if args.plot:
+        edge_export.plot_night(result, bundle.spec["decision"]["threshold"], args.plot)
+    if args.json:
+        print(json.dumps(_json_ready(result)))
+        return 0
+    line = (f"{result['record']}: {sum(result['flags'])} of {result['minutes']} minutes flagged, estimated AHI "
+            f"{result['estimated_ahi']:.1f} -> {'apneic' if result['apneic'] else 'not apneic'}")
+    if "reference_ahi" in result:
+        line += (f" (reference AHI {result['reference_ahi']:.1f} -> "
+                 f"{'apneic' if result['reference_apneic'] else 'not apneic'}; minutes agree {result['minute_accuracy']:.1%})")
+    print(line + f"; runtime {result['runtime_seconds']:.2f} s")
+    return 0
+
+
 def cmd_runs(args) -> int:
     store = ArtifactStore(_runs_dir(args))
     print(format_table(store.list(args.kind)))
@@ -212,6 +246,12 @@ def cmd_demo(args) -> int:
           f"harvest rate {made['harvest_rate']:.1%}")
     print(_format_student(figures["student_figures"], figures))
     print(_audit.format_report(figures["audit"]))
+    verification, replay = figures["bundle_metrics"]["verification"], figures["replay"]
+    print(f"bundle {figures['bundle']} (int8, {figures['bundle_metrics']['pte_bytes']} bytes; decisions agree with "
+          f"the eager student on {verification['decision_agreement']:.1%} of {verification['samples']} synthetic samples)")
+    print(f"replay {replay['record']} through the .pte: estimated AHI {replay['estimated_ahi']:.1f} "
+          f"({'apneic' if replay['apneic'] else 'not apneic'}; reference {replay['reference_ahi']:.1f}) in "
+          f"{replay['runtime_seconds']:.2f} s; the night: {figures['replay_plot']}")
     print(f"artifacts in {figures['runs']} (list them with: edgekit runs --out {figures['runs']})")
     return 0
 
@@ -296,6 +336,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(distill)
     distill.set_defaults(func=cmd_student_distill)
 
+    export = commands.add_parser("export", help="a student as an ExecuTorch bundle for phones; prints its id")
+    export.add_argument("student", help="student artifact id, unique id prefix, or directory")
+    export.add_argument("--quantize", choices=edge_export.QUANTIZE_MODES, default="int8",
+                        help="int8: PT2E, XNNPACK quantizer, calibrated on the synthetic set (default); none: fp32")
+    _add_common(export)
+    export.set_defaults(func=cmd_export)
+
+    replay = commands.add_parser("replay", help="run one night through a bundle's .pte as the phone does")
+    replay.add_argument("bundle", help="bundle artifact id, unique id prefix, or bundle directory")
+    replay.add_argument("--record", required=True, help="night to replay, e.g. x01")
+    replay.add_argument("--json", action="store_true", help="print the per-minute result as JSON")
+    replay.add_argument("--csv", help="write the per-minute flags to this CSV file")
+    replay.add_argument("--plot", help="write a PNG of the night")
+    _add_common(replay)
+    replay.set_defaults(func=cmd_replay)
+
     runs = commands.add_parser("runs", help="list the artifacts of a runs directory")
     runs.add_argument("--kind", help="only this kind (teacher, synth, student, ...)")
     _add_common(runs)
@@ -311,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (teacher.ApneaDataError, teacher.ImageDataError, KeyError, ValueError, FileNotFoundError) as error:
+    except (teacher.ApneaDataError, teacher.ImageDataError, edge_export.BundleError, KeyError, ValueError,
+            FileNotFoundError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"edgekit: error: {message}", file=sys.stderr)
         return 2

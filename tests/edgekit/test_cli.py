@@ -198,7 +198,7 @@ def test_resume_an_interrupted_run_through_the_cli(tmp_path, embedded_apnea_dir)
     assert not staging.exists()  # sealed into the artifact
 
 
-def test_demo_runs_teacher_synth_student_and_audit(tmp_path, monkeypatch):
+def test_demo_runs_teacher_synth_student_audit_export_and_replay(tmp_path, monkeypatch):
     """`edgekit demo` end to end with its sizes cut down: every stage leaves its artifact, chained."""
     import synth
     from edgekit import _pipeline
@@ -243,3 +243,9 @@ def test_demo_runs_teacher_synth_student_and_audit(tmp_path, monkeypatch):
     assert audit["nearest_neighbour"]["heldout_source"] == "test nights x01"
     assert audit["identification"]["team"]["synthetic_windows"] == 2 * 32
     assert f"audit of {ids['synth']}" in out and "team identifier" in out
+    # It ends with the student as an int8 bundle and the held-out night replayed through it.
+    bundle = store.get(re.search(r"^bundle (bundle-[0-9a-f]{12})", out, re.MULTILINE).group(1))
+    assert bundle.manifest["parents"] == [ids["student"]] and bundle.manifest["bundle"]["quantize"] == "int8"
+    assert re.search(rf"^replay x01 through the .pte: estimated AHI [0-9.]+ .*{runs / 'x01-replay.png'}$", out,
+                     re.MULTILINE)
+    assert (runs / "x01-replay.png").stat().st_size > 0

@@ -1,0 +1,161 @@
+"""The bundle a phone ships: `model.pte` and the manifest that says how to feed it.
+
+A bundle is an artifact directory of the store (kind "bundle"). Its manifest carries, under
+"bundle", everything the app needs besides the .pte: the input contract, the label names, the
+preprocessing from beat times to the model input (by name and constants, so that the app and this
+replay can both check they implement the same one), the decision rule, the .pte's sha256, the
+lineage back to the teacher and the exporter versions.
+
+`load_bundle` refuses, before anything runs, a bundle whose .pte is missing, truncated or changed
+(hash), whose preprocessing this code does not implement, or whose model does not take the
+contract's input; `BundleModel.probabilities` refuses a window of the wrong shape or with NaN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import teacher
+from teacher._rr import ECTOPIC_NEIGHBOURS, ECTOPIC_TOLERANCE, RR_MAX_S, RR_MIN_S
+
+BUNDLE_FORMAT = "edgekit-bundle/1"
+PTE_NAME = "model.pte"
+MANIFEST_NAME = "manifest.json"
+
+
+class BundleError(ValueError):
+    """A bundle, or an input to it, that must not run; nothing was run."""
+
+
+def preprocessing_spec(contract: teacher.InputContract) -> dict:
+    """How raw data becomes one model input, by name and constants.
+
+    RR windows: the night's beat times -> RR intervals cleaned as in training (`teacher.clean_rr`)
+    -> linear resampling on the grid -> one window per minute with context, edges held -> the night
+    rescaled to the night-median RR. Images: pixels as floats in [0, 1]. Normalisation is inside the
+    model in both cases, so the phone feeds these values as they are.
+    """
+    if contract.modality == "image":
+        return {"name": "image-pixels/1", "pixels": "float32 in [0, 1] (uint8 / 255)",
+                "layout": "NCHW", "normalisation": contract.normalisation}
+    return {
+        "name": "beats-to-rr-windows/1",
+        "input": "beat (R-peak) times of one night, seconds",
+        "rr_limits_s": [RR_MIN_S, RR_MAX_S],
+        "ectopic": {"tolerance": ECTOPIC_TOLERANCE, "neighbours_each_side": ECTOPIC_NEIGHBOURS},
+        "grid_hz": contract.grid_hz,
+        "context_minutes": contract.context_minutes,
+        "window_samples": contract.shape[-1],
+        "edges": "hold the nearest kept RR value",
+        "night_median_rr_s": teacher.NIGHT_MEDIAN_RR_S if contract.night_relative else None,
+        "normalisation": contract.normalisation,
+    }
+
+
+def decision_rule(contract: teacher.InputContract, smoothing_minutes: int, threshold: float) -> dict:
+    """What turns the model's softmax into the app's answer."""
+    if contract.modality == "image":
+        return {"name": "argmax/1"}
+    return {"name": "smoothed-threshold/1", "positive_label": contract.labels[-1],
+            "smoothing_minutes": smoothing_minutes, "threshold": threshold,
+            "ahi_threshold": teacher.AHI_THRESHOLD}
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class BundleModel:
+    """A verified bundle, loaded in `executorch.runtime` as the phone loads it."""
+
+    path: Path
+    manifest: dict
+    contract: teacher.InputContract
+    program: object  # executorch.runtime.Program: must outlive `method`, which points into it
+    method: object  # executorch.runtime.Method
+
+    @property
+    def spec(self) -> dict:
+        return self.manifest["bundle"]
+
+    def check_input(self, window: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """One input as the contract wants it, or BundleError saying what is wrong with it."""
+        tensor = torch.as_tensor(window, dtype=torch.float32)
+        if tuple(tensor.shape) != tuple(self.contract.shape):
+            raise BundleError(f"input of shape {tuple(tensor.shape)}: the bundle takes {tuple(self.contract.shape)}")
+        if not torch.isfinite(tensor).all():
+            raise BundleError(f"input has {int((~torch.isfinite(tensor)).sum())} NaN or infinite values")
+        return tensor
+
+    def probabilities(self, window: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Softmax of the .pte's logits for one input (checked first)."""
+        tensor = self.check_input(window)
+        (logits,) = self.method.execute([tensor[None].contiguous()])
+        return torch.softmax(logits.float(), dim=1)[0].numpy()
+
+    def logits(self, window: np.ndarray | torch.Tensor) -> np.ndarray:
+        (logits,) = self.method.execute([self.check_input(window)[None].contiguous()])
+        return logits[0].numpy()
+
+
+def load_bundle(path: str | Path) -> BundleModel:
+    """Verify a bundle (manifest, hash, preprocessing, contract) and load its .pte in the runtime."""
+    path = Path(path)
+    manifest_path, pte_path = path / MANIFEST_NAME, path / PTE_NAME
+    if not manifest_path.exists() or not pte_path.exists():
+        missing = [p.name for p in (manifest_path, pte_path) if not p.exists()]
+        raise BundleError(f"{path}: not a bundle (missing {', '.join(missing)})")
+    manifest = json.loads(manifest_path.read_text())
+    spec = manifest.get("bundle")
+    if manifest.get("kind") != "bundle" or not spec or spec.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{manifest_path}: not a {BUNDLE_FORMAT} manifest")
+    data = pte_path.read_bytes()
+    if sha256_bytes(data) != spec["pte_sha256"]:
+        raise BundleError(f"{pte_path}: sha256 {sha256_bytes(data)[:12]}... does not match the manifest's "
+                          f"{spec['pte_sha256'][:12]}... ({len(data)} bytes): the file was truncated or changed")
+    contract = teacher.InputContract(**{**spec["contract"], "shape": tuple(spec["contract"]["shape"]),
+                                        "labels": tuple(spec["contract"]["labels"])})
+    expected = preprocessing_spec(contract)
+    if spec["preprocessing"] != expected:
+        differences = sorted(key for key in {*expected, *spec["preprocessing"]}
+                             if spec["preprocessing"].get(key) != expected.get(key))
+        raise BundleError(
+            f"{path}: the bundle's preprocessing differs from what this edgekit implements for its contract in "
+            + "; ".join(f"{key}: {spec['preprocessing'].get(key)!r} here {expected.get(key)!r}" for key in differences)
+            + ": re-export it")
+    return BundleModel(path, manifest, contract, *load_program(data, contract, pte_path))
+
+
+def load_program(data: bytes, contract: teacher.InputContract, where: str | Path = "model.pte"):
+    """(program, its `forward` method) loaded in `executorch.runtime`, the method's signature checked
+    against `contract`. Keep the program referenced while the method is used: the method lives in it."""
+    from executorch.runtime import Runtime  # the runtime's native library loads only when a bundle is used
+
+    try:
+        program = Runtime.get().load_program(data)
+        method = program.load_method("forward")
+    except RuntimeError as error:
+        raise BundleError(f"{where}: the ExecuTorch runtime cannot load it ({error})") from error
+    _check_signature(method, contract, where)
+    return program, method
+
+
+def _check_signature(method, contract: teacher.InputContract, pte_path: str | Path) -> None:
+    """The .pte's one input and output must be what the manifest's contract says."""
+    meta = method.metadata
+    if meta.num_inputs() != 1 or meta.num_outputs() != 1:
+        raise BundleError(f"{pte_path}: {meta.num_inputs()} inputs and {meta.num_outputs()} outputs, expected 1 and 1")
+    sizes = tuple(meta.input_tensor_meta(0).sizes())
+    if sizes != (1, *contract.shape):
+        raise BundleError(f"{pte_path}: the model takes input {sizes}, the manifest's contract says "
+                          f"{(1, *contract.shape)}")
+    outputs = tuple(meta.output_tensor_meta(0).sizes())
+    if outputs != (1, len(contract.labels)):
+        raise BundleError(f"{pte_path}: the model gives {outputs}, the contract has {len(contract.labels)} labels")

@@ -1,0 +1,103 @@
+"""A night replayed on the host exactly as the phone runs it: minute by minute through the .pte.
+
+The windows come from the same preprocessing as training (`teacher.night_windows`, which the
+bundle's manifest names), each minute goes through `executorch.runtime` alone, and the bundle's
+decision rule (smoothing, threshold, AHI > 5) turns the probabilities into flags and the night's call.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import teacher
+from edge_export._bundle import BundleError, BundleModel
+
+
+def replay_night(bundle: BundleModel, record: str, data_dir: str | os.PathLike | None = None, *,
+                 progress: bool = False) -> dict:
+    """Per-minute probabilities and flags, the estimated AHI and the night's call for one record,
+    with the reference figures where the night has labels."""
+    if bundle.contract.modality != "rr-series":
+        raise BundleError(f"{bundle.path}: replay takes an apnea (rr-series) bundle, this one takes "
+                          f"{bundle.contract.modality} inputs")
+    night = teacher.read_night(record, data_dir)
+    windows, cleaning = teacher.night_windows(night, teacher.window_spec(bundle.contract))
+    started = time.perf_counter()
+    raw = np.array([bundle.probabilities(window)[-1]
+                    for window in tqdm(windows, desc=f"replaying {record}", unit="min", disable=not progress)])
+    seconds = time.perf_counter() - started
+    rule = bundle.spec["decision"]
+    smoothed = teacher.smooth_night(raw.astype(np.float32), rule["smoothing_minutes"])
+    flags = smoothed >= rule["threshold"]
+    estimated = teacher.estimated_ahi(flags)
+    result = {
+        "record": record,
+        "bundle": bundle.manifest["id"],
+        "minutes": int(len(flags)),
+        "probability": raw.round(5).tolist(),
+        "smoothed": smoothed.round(5).tolist(),
+        "flags": flags.astype(int).tolist(),
+        "estimated_ahi": estimated,
+        "apneic": bool(estimated > rule["ahi_threshold"]),
+        "runtime_seconds": round(seconds, 4),
+        "rr_cleaning": cleaning,
+        "beat_source": night.beat_source,
+    }
+    if night.labels is not None:
+        labels = night.labels[: len(flags)].astype(bool)
+        reference = teacher.estimated_ahi(labels)
+        result.update({
+            "reference": labels.astype(int).tolist(),
+            "reference_ahi": reference,
+            "reference_apneic": bool(reference > rule["ahi_threshold"]),
+            "minute_accuracy": float(np.mean(flags == labels)),
+        })
+    return result
+
+
+def write_minutes_csv(result: dict, path: str | os.PathLike) -> None:
+    """One row per minute: minute, probability, smoothed, flag (and reference where known)."""
+    has_reference = "reference" in result
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("minute,probability,smoothed,flag" + (",reference" if has_reference else "") + "\n")
+        for minute in range(result["minutes"]):
+            row = [str(minute), f"{result['probability'][minute]:.5f}", f"{result['smoothed'][minute]:.5f}",
+                   str(result["flags"][minute])]
+            if has_reference:
+                row.append(str(result["reference"][minute]))
+            handle.write(",".join(row) + "\n")
+
+
+def plot_night(result: dict, threshold: float, path: str | os.PathLike) -> None:
+    """The night at a glance: the smoothed apnea probability per minute, the threshold, flagged
+    minutes shaded, and the reference apnea minutes beneath where labels exist."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    hours = np.arange(result["minutes"]) / 60.0
+    figure, axis = plt.subplots(figsize=(11, 3.2))
+    axis.plot(hours, result["smoothed"], color="tab:blue", linewidth=0.9, label="apnea probability (smoothed)")
+    axis.axhline(threshold, color="grey", linestyle="--", linewidth=0.8, label=f"threshold {threshold:.2f}")
+    flags = np.asarray(result["flags"], dtype=bool)
+    axis.fill_between(hours, 0, 1, where=flags, step="mid", color="tab:red", alpha=0.25, linewidth=0,
+                      label="flagged minutes")
+    if "reference" in result:
+        reference = np.asarray(result["reference"], dtype=bool)
+        axis.fill_between(hours, -0.12, -0.04, where=reference, step="mid", color="black", linewidth=0,
+                          label="reference apnea minutes")
+    title = f"{result['record']}: estimated AHI {result['estimated_ahi']:.1f}"
+    title += " (apneic)" if result["apneic"] else " (not apneic)"
+    if "reference_ahi" in result:
+        title += f", reference {result['reference_ahi']:.1f}; minutes agree {result['minute_accuracy']:.1%}"
+    axis.set(title=title, xlabel="hours into the night", ylim=(-0.15, 1.02), xlim=(0, max(hours[-1], 1 / 60)))
+    axis.set_yticks([0, 0.5, 1])
+    axis.legend(loc="upper right", fontsize=7, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

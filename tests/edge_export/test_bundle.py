@@ -1,0 +1,229 @@
+"""Bundles end to end on the embedded nights: teacher -> synthetic set -> student -> `edgekit export`
+(fp32 and int8) -> the .pte in `executorch.runtime` against the eager student on real windows of
+x01, `edgekit replay`, and every way a bundle or its input can be wrong."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import edge_export
+import teacher
+from edgekit import _pipeline
+from edgekit._store import ArtifactStore
+from edgekit.cli import main
+
+BUNDLE_PREFIX = "bundle-"
+
+
+def run_cli(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(arg) for arg in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, embedded_apnea_dir) -> dict:
+    """A student of the embedded nights exported both ways; ids and the runs directory."""
+    runs = tmp_path_factory.mktemp("runs")
+    common = ("--data-dir", embedded_apnea_dir, "--out", runs, "--quiet")
+    code, out, err = run_cli("teacher", "train", "--dataset", "apnea-ecg", "--train-records", "a03,c03,b02",
+                             "--no-validation", "--epochs", "4", "--device", "cpu", *common)
+    assert code == 0, err
+    teacher_id = out.strip()
+    code, out, err = run_cli("synth", "generate", teacher_id, "--size", "512", *common)
+    assert code == 0, err
+    synth_id = out.strip()
+    # Through the pipeline: the CLI would score the student on x01-x35, which the embedded data lacks.
+    student_id = _pipeline.distill(ArtifactStore(runs), synth_id, "apnea_cnn_small", embedded_apnea_dir, epochs=8,
+                                   device="cpu", progress=False, score_on_test=False).id
+    bundles = {}
+    for mode in ("none", "int8"):
+        code, out, err = run_cli("export", student_id, "--quantize", mode, *common)
+        assert code == 0, err
+        bundles[mode] = out.strip()
+    return {"runs": runs, "teacher": teacher_id, "synth": synth_id, "student": student_id, **bundles,
+            "data_dir": embedded_apnea_dir}
+
+
+@pytest.fixture(scope="module")
+def x01_windows(embedded_apnea_dir) -> torch.Tensor:
+    """Every minute of the held-out night x01, preprocessed as in training."""
+    night = teacher.read_night("x01", embedded_apnea_dir)
+    windows, _ = teacher.night_windows(night, teacher.WindowSpec())
+    return torch.as_tensor(windows)
+
+
+def _path(exported: dict, mode: str) -> Path:
+    return ArtifactStore(exported["runs"]).get(exported[mode]).path
+
+
+def _student(exported: dict):
+    model, _ = teacher.load_teacher(ArtifactStore(exported["runs"]).get(exported["student"]).path)
+    return model
+
+
+def test_export_seals_a_bundle_whose_manifest_says_how_to_feed_it(exported):
+    store = ArtifactStore(exported["runs"])
+    for mode in ("none", "int8"):
+        artifact = store.get(exported[mode])
+        assert artifact.id.startswith(BUNDLE_PREFIX) and artifact.kind == "bundle"
+        assert artifact.manifest["parents"] == [exported["student"]]
+        spec = artifact.manifest["bundle"]
+        pte = (artifact.path / "model.pte").read_bytes()
+        assert spec["pte_sha256"] == edge_export.sha256_bytes(pte) and spec["pte_bytes"] == len(pte)
+        assert spec["quantize"] == mode
+        assert spec["contract"]["shape"] == [1, 1200] and spec["labels"] == ["normal", "apnea"]
+        assert spec["preprocessing"]["name"] == "beats-to-rr-windows/1"
+        assert spec["preprocessing"]["grid_hz"] == 4.0 and spec["preprocessing"]["night_median_rr_s"] == 0.95
+        student_config = store.get(exported["student"]).manifest["config"]
+        assert spec["decision"]["threshold"] == student_config["decision_threshold"]
+        assert spec["decision"]["smoothing_minutes"] == student_config["smoothing_minutes"]
+        assert spec["lineage"][:3] == [exported["student"], exported["synth"], exported["teacher"]]
+        assert set(spec["exporter"]) == {"torch", "executorch", "torchao"}
+    int8 = store.get(exported["int8"]).manifest
+    # All 512 synthetic windows but the 256 that export set aside to verify the .pte on.
+    assert int8["bundle"]["calibration"] == {"source": exported["synth"], "samples": 256}
+    assert int8["metrics"]["verification"]["decision_agreement"] >= 0.95
+
+
+def test_int8_bundle_is_smaller_than_fp32(exported):
+    sizes = {mode: (_path(exported, mode) / "model.pte").stat().st_size for mode in ("none", "int8")}
+    assert sizes["int8"] < 0.8 * sizes["none"]
+    assert sizes["int8"] <= 64 * 1024
+
+
+def test_fp32_pte_gives_the_eager_students_logits_on_real_windows(exported, x01_windows):
+    bundle = edge_export.load_bundle(_path(exported, "none"))
+    windows = x01_windows[::5]
+    lowered = np.stack([bundle.logits(window) for window in windows])
+    with torch.no_grad():
+        eager = _student(exported)(windows).numpy()
+    np.testing.assert_allclose(lowered, eager, atol=1e-4, rtol=1e-4)
+
+
+def test_int8_pte_makes_the_fp32_decisions_on_real_windows(exported, x01_windows):
+    fp32 = edge_export.load_bundle(_path(exported, "none"))
+    int8 = edge_export.load_bundle(_path(exported, "int8"))
+    p32 = np.array([fp32.probabilities(window)[1] for window in x01_windows])
+    p8 = np.array([int8.probabilities(window)[1] for window in x01_windows])
+    threshold = fp32.spec["decision"]["threshold"]
+    assert np.mean((p32 >= threshold) == (p8 >= threshold)) >= 0.95
+    assert np.abs(p32 - p8).mean() < 0.05
+
+
+def test_replay_flags_the_minutes_the_eager_student_flags(exported, x01_windows, tmp_path):
+    plot, csv = tmp_path / "night.png", tmp_path / "night.csv"
+    code, out, err = run_cli("replay", exported["none"], "--record", "x01", "--data-dir", exported["data_dir"],
+                             "--out", exported["runs"], "--json", "--plot", plot, "--csv", csv, "--quiet")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["minutes"] == len(x01_windows) == len(result["flags"]) == len(result["reference"])
+    with torch.no_grad():
+        eager = torch.softmax(_student(exported)(x01_windows), 1)[:, 1].numpy()
+    decision = edge_export.load_bundle(_path(exported, "none")).spec["decision"]
+    expected = teacher.smooth_night(eager, decision["smoothing_minutes"]) >= decision["threshold"]
+    assert np.mean(np.array(result["flags"], dtype=bool) == expected) >= 0.998  # ties at the threshold aside
+    assert result["estimated_ahi"] == pytest.approx(60 * np.mean(result["flags"]))
+    assert result["apneic"] == (result["estimated_ahi"] > 5)
+    assert result["reference_ahi"] == pytest.approx(60 * np.mean(result["reference"]))
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = csv.read_text().splitlines()
+    assert lines[0] == "minute,probability,smoothed,flag,reference" and len(lines) == result["minutes"] + 1
+
+
+def test_replay_prints_the_nights_call(exported):
+    code, out, err = run_cli("replay", _path(exported, "int8"), "--record", "x01", "--data-dir", exported["data_dir"],
+                             "--quiet")
+    assert code == 0, err
+    assert out.startswith("x01: ") and "estimated AHI" in out and "reference AHI" in out
+
+
+def _copy(exported: dict, mode: str, tmp_path: Path) -> Path:
+    copy = tmp_path / "bundle"
+    shutil.copytree(_path(exported, mode), copy)
+    for path in copy.iterdir():
+        path.chmod(0o644)
+    return copy
+
+
+def test_a_truncated_pte_is_refused_before_anything_runs(exported, tmp_path):
+    copy = _copy(exported, "int8", tmp_path)
+    pte = copy / "model.pte"
+    pte.write_bytes(pte.read_bytes()[: pte.stat().st_size // 2])
+    with pytest.raises(edge_export.BundleError, match="truncated or changed"):
+        edge_export.load_bundle(copy)
+    code, out, err = run_cli("replay", copy, "--record", "x01", "--data-dir", exported["data_dir"], "--quiet")
+    assert code == 2 and out == "" and "does not match the manifest" in err
+
+
+def test_one_changed_byte_is_refused(exported, tmp_path):
+    copy = _copy(exported, "none", tmp_path)
+    data = bytearray((copy / "model.pte").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / "model.pte").write_bytes(bytes(data))
+    with pytest.raises(edge_export.BundleError, match="sha256"):
+        edge_export.load_bundle(copy)
+
+
+def _edit_manifest(copy: Path, edit) -> None:
+    manifest = json.loads((copy / "manifest.json").read_text())
+    edit(manifest["bundle"])
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_contract_that_does_not_match_the_model_is_refused(exported, tmp_path):
+    copy = _copy(exported, "int8", tmp_path)
+
+    def three_minutes_of_context(spec):  # consistent in itself, as a hand-edited manifest could be
+        spec["contract"].update(shape=[1, 1800], context_minutes=3)
+        contract = teacher.InputContract(**{**spec["contract"], "shape": (1, 1800), "labels": ("normal", "apnea")})
+        spec["preprocessing"] = edge_export.preprocessing_spec(contract)
+
+    _edit_manifest(copy, three_minutes_of_context)
+    with pytest.raises(edge_export.BundleError, match=r"takes input \(1, 1, 1200\)"):
+        edge_export.load_bundle(copy)
+
+
+def test_preprocessing_this_code_does_not_implement_is_refused(exported, tmp_path):
+    copy = _copy(exported, "int8", tmp_path)
+    _edit_manifest(copy, lambda spec: spec["preprocessing"].update(rr_limits_s=[0.25, 2.5]))
+    with pytest.raises(edge_export.BundleError, match=r"preprocessing differs .* rr_limits_s: \[0.25, 2.5\] here"):
+        edge_export.load_bundle(copy)
+
+
+def test_a_directory_without_a_pte_is_not_a_bundle(exported, tmp_path):
+    copy = _copy(exported, "int8", tmp_path)
+    (copy / "model.pte").unlink()
+    with pytest.raises(edge_export.BundleError, match="missing model.pte"):
+        edge_export.load_bundle(copy)
+
+
+def test_windows_of_the_wrong_length_or_with_nan_are_refused(exported, x01_windows):
+    bundle = edge_export.load_bundle(_path(exported, "int8"))
+    with pytest.raises(edge_export.BundleError, match=r"shape \(1, 1000\)"):
+        bundle.probabilities(x01_windows[0, :, :1000])
+    broken = x01_windows[0].clone()
+    broken[0, 7] = float("nan")
+    with pytest.raises(edge_export.BundleError, match="1 NaN"):
+        bundle.probabilities(broken)
+    assert bundle.probabilities(x01_windows[0]).sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_export_takes_students_only(exported):
+    code, out, err = run_cli("export", exported["teacher"], "--out", exported["runs"], "--quiet")
+    assert code == 2 and out == "" and "not a student" in err
+
+
+def test_replay_of_an_unknown_night_says_so(exported):
+    code, out, err = run_cli("replay", exported["int8"], "--record", "x99", "--data-dir", exported["data_dir"],
+                             "--out", exported["runs"], "--quiet")
+    assert code == 2 and out == "" and "x99" in err
