@@ -78,7 +78,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as work:
         started = time.perf_counter()
-        statistics = synth.generate(model, contract.modality, contract.shape, config, Path(work) / "synth")
+        statistics = synth.generate(model, contract.modality, contract.shape, config, Path(work) / "synth",
+                                    grid_hz=contract.grid_hz)
         synthetic = synth.load_synthetic(Path(work) / "synth")
         row = {"teacher": teacher_artifact.id, "dataset": teacher_config["dataset"], "synth": json.loads(args.synth),
                "size": args.size, "synth_seconds": round(time.perf_counter() - started, 1),

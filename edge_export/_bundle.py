@@ -94,15 +94,13 @@ class BundleModel:
             raise BundleError(f"input has {int((~torch.isfinite(tensor)).sum())} NaN or infinite values")
         return tensor
 
-    def probabilities(self, window: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Softmax of the .pte's logits for one input (checked first)."""
-        tensor = self.check_input(window)
-        (logits,) = self.method.execute([tensor[None].contiguous()])
-        return torch.softmax(logits.float(), dim=1)[0].numpy()
-
     def logits(self, window: np.ndarray | torch.Tensor) -> np.ndarray:
+        """The .pte's logits for one input (checked first), run as the phone runs it."""
         (logits,) = self.method.execute([self.check_input(window)[None].contiguous()])
         return logits[0].numpy()
+
+    def probabilities(self, window: np.ndarray | torch.Tensor) -> np.ndarray:
+        return torch.softmax(torch.as_tensor(self.logits(window)).float(), dim=0).numpy()
 
 
 def load_bundle(path: str | Path) -> BundleModel:
@@ -112,7 +110,10 @@ def load_bundle(path: str | Path) -> BundleModel:
     if not manifest_path.exists() or not pte_path.exists():
         missing = [p.name for p in (manifest_path, pte_path) if not p.exists()]
         raise BundleError(f"{path}: not a bundle (missing {', '.join(missing)})")
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as error:
+        raise BundleError(f"{manifest_path}: not valid JSON ({error})") from error
     spec = manifest.get("bundle")
     if manifest.get("kind") != "bundle" or not spec or spec.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{manifest_path}: not a {BUNDLE_FORMAT} manifest")
@@ -128,7 +129,8 @@ def load_bundle(path: str | Path) -> BundleModel:
                              if spec["preprocessing"].get(key) != expected.get(key))
         raise BundleError(
             f"{path}: the bundle's preprocessing differs from what this edgekit implements for its contract in "
-            + "; ".join(f"{key}: {spec['preprocessing'].get(key)!r} here {expected.get(key)!r}" for key in differences)
+            + "; ".join(f"{key}: bundle {spec['preprocessing'].get(key)!r}, edgekit {expected.get(key)!r}"
+                        for key in differences)
             + ": re-export it")
     return BundleModel(path, manifest, contract, *load_program(data, contract, pte_path))
 

@@ -229,7 +229,7 @@ def synthesise(
         real_features = _real_features(model, parent.manifest["config"], contract, data_dir)
     staging = store.staging_dir("synth", config.to_dict(), parents=[parent.id], resume=resume)
     statistics = synth.generate(model, contract.modality, contract.shape, config, staging, resume=resume,
-                                real_features=real_features, progress=progress)
+                                real_features=real_features, grid_hz=contract.grid_hz, progress=progress)
     synthetic = synth.load_synthetic(staging)
     counts = torch.bincount(synthetic["targets"], minlength=len(contract.labels)).tolist()
     thresholds = synthetic["thresholds"]

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
-from synth._generator import GeneratorBank, make_generator
+from synth._generator import GeneratorBank, hrv_starts, make_generator, output_range, start_logits
 
 
 # Settings that differ by input kind, chosen on validation data (BENCHMARKS.md, settings study).
@@ -37,9 +37,9 @@ from synth._generator import GeneratorBank, make_generator
 # rank real minutes backwards), so they stay short.
 MODALITY_DEFAULTS = {
     "image": {"generators": 256, "samples_per_generator": 4, "latent_dim": 16, "premove_max_steps": 40,
-              "relays": 4, "generator_width": 32},
+              "relays": 4, "generator_width": 32, "start_variation": "flat"},
     "rr-series": {"generators": 64, "samples_per_generator": 16, "latent_dim": 64, "premove_max_steps": 3,
-                  "relays": 1, "generator_width": 32},
+                  "relays": 1, "generator_width": 32, "start_variation": "flat"},
 }
 
 
@@ -55,6 +55,7 @@ class SynthConfig:
     samples_per_generator: int | None = None  # b noise vectors Z per generator
     latent_dim: int | None = None
     start: float | None = None  # where G's output starts; None: the modality's neutral input
+    start_variation: str | None = None  # "flat": every noise vector starts at `start`; "hrv": from its own random heart
     threshold_low: float = 0.90  # T ~ U[low, high] per leg (the paper's randomised T)
     threshold_high: float = 0.99
     premove_max_steps: int | None = None  # attraction-repulsion lasts U{0..this} steps per leg
@@ -117,6 +118,7 @@ def run_round(
     config: SynthConfig,
     round_seed: int,
     real_features: dict[int, torch.Tensor] | None = None,
+    grid_hz: float | None = None,
 ) -> Harvest:
     """One round of Gen{h1} with len(targets) fresh generators; returns the harvested samples.
 
@@ -133,13 +135,15 @@ def run_round(
         lambda: make_generator(modality, shape, config.latent_dim, config.start, config.generator_width), count,
         seed=round_seed * count)
     noise = torch.rand(count, per, config.latent_dim, generator=rng) * 2 - 1
+    starts = _start_logits(modality, shape, config, count * per, grid_hz, rng)
+    starts = None if starts is None else starts.view(count, per, *shape)
     num_classes = int(teacher_model(torch.zeros(1, *shape)).shape[1])
     legs = _Legs(config, num_classes, targets[:, None].repeat(1, per), rng)
 
     optimizer = torch.optim.Adam(bank.parameters(), lr=config.lr)
     kept: list[Harvest] = []
     for _ in range(config.relays * (config.premove_max_steps + config.max_steps)):
-        samples = bank(noise)  # (K, b, *shape)
+        samples = bank(noise, starts)  # (K, b, *shape)
         # Only noise vectors still running go through the teacher: late in a round that is few.
         rows = (~legs.retired).nonzero(as_tuple=True)
         inputs = samples[rows]
@@ -173,6 +177,19 @@ def run_round(
         optimizer.step()
 
     return Harvest(*(torch.cat([getattr(h, key) for h in kept]) for key in ("inputs", "logits", "targets", "thresholds")))
+
+
+def _start_logits(modality: str, shape: tuple[int, ...], config: SynthConfig, count: int, grid_hz: float | None,
+                  rng: torch.Generator) -> torch.Tensor | None:
+    """Per-noise-vector start of G's output, or None for the constant start (`config.start`)."""
+    if config.start_variation in (None, "flat"):
+        return None
+    if config.start_variation != "hrv" or modality != "rr-series":
+        raise ValueError(f"start_variation {config.start_variation!r} does not apply to {modality} inputs "
+                         "(only 'hrv', for rr-series)")
+    if grid_hz is None:
+        raise ValueError("start_variation 'hrv' needs the series' grid rate (grid_hz)")
+    return start_logits(hrv_starts(count, shape[-1], grid_hz, rng), output_range(modality))
 
 
 class _Legs:

@@ -48,6 +48,7 @@ def generate(
     *,
     real_features: dict[int, torch.Tensor] | None = None,
     resume: bool = False,
+    grid_hz: float | None = None,
     shard_size: int = 20000,
     progress: bool = True,
 ) -> dict:
@@ -83,7 +84,8 @@ def generate(
         round_rng = torch.Generator().manual_seed(config.seed * 1_000_003 + next_round)
         targets = balanced_targets(counts, quota, config.generators, round_rng)
         harvest = run_round(teacher_model, modality, shape, targets, config,
-                            round_seed=config.seed * 1_000_003 + next_round, real_features=real_features)
+                            round_seed=config.seed * 1_000_003 + next_round, real_features=real_features,
+                            grid_hz=grid_hz)
         harvest = _within_quota(harvest, counts, quota)
         attempted += config.generators * config.samples_per_generator * config.relays
         harvested += len(harvest)

@@ -61,9 +61,11 @@ class ImageGenerator(nn.Module):
         self.low, self.high = value_range
         self.offset = _start_offset(start, value_range)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, start_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """`start_logits` (one per sample, output-shaped) replaces the constant start offset."""
         x = self.project(z).view(-1, *self.first_map)
-        return self.low + (self.high - self.low) * torch.sigmoid(self.body(x) + self.offset)
+        offset = self.offset if start_logits is None else start_logits
+        return self.low + (self.high - self.low) * torch.sigmoid(self.body(x) + offset)
 
 
 class SeriesGenerator(nn.Module):
@@ -88,9 +90,45 @@ class SeriesGenerator(nn.Module):
         self.low, self.high = value_range
         self.offset = _start_offset(start, value_range)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, start_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """`start_logits` (one per sample, output-shaped) replaces the constant start offset."""
         x = self.project(z).view(-1, *self.first_map)
-        return self.low + (self.high - self.low) * torch.sigmoid(self.body(x) + self.offset)
+        offset = self.offset if start_logits is None else start_logits
+        return self.low + (self.high - self.low) * torch.sigmoid(self.body(x) + offset)
+
+
+def hrv_starts(count: int, length: int, grid_hz: float, rng: torch.Generator) -> torch.Tensor:
+    """`count` random RR series (count, 1, length) in seconds, from textbook physiology, not data.
+
+    A flat start gives AM windows with almost no heart-rate variability, unlike any real minute, and
+    a student trained on them extrapolates on real nights. Each series here has a level around the
+    night median, respiratory sinus arrhythmia (0.15-0.4 Hz), slow drifts (0.005-0.05 Hz), in half
+    of them a cyclic variation of 25-100 s periods (the pattern apneas cause; AM then decides which
+    class the window ends in), and beat-to-beat noise.
+    """
+    seconds = torch.arange(length) / grid_hz
+
+    def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
+        return low + (high - low) * torch.rand(count, *shape, generator=rng)
+
+    def waves(amplitude, frequency) -> torch.Tensor:  # (count, k) each -> (count, length)
+        phase = uniform(0, 2 * math.pi, amplitude.shape[1])
+        return (amplitude[..., None] * torch.sin(2 * math.pi * frequency[..., None] * seconds + phase[..., None])).sum(1)
+
+    rr = uniform(0.85, 1.05, 1) * NIGHT_MEDIAN_RR_S / 0.95
+    rr = rr + waves(uniform(0.0, 0.05, 1), uniform(0.15, 0.4, 1))
+    rr = rr + waves(uniform(0.0, 0.06, 3), uniform(0.005, 0.05, 3))
+    cyclic = (torch.rand(count, 1, generator=rng) < 0.5).float()
+    rr = rr + cyclic * waves(uniform(0.03, 0.12, 1), 1 / uniform(25.0, 100.0, 1))
+    rr = rr + 0.003 * torch.randn(count, length, generator=rng)
+    return rr.clamp(RR_RANGE_S[0] + 0.05, RR_RANGE_S[1] - 0.05)[:, None, :]
+
+
+def start_logits(values: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """Logits that make a generator's sigmoid output start at `values` (inside the range)."""
+    low, high = value_range
+    fraction = ((values - low) / (high - low)).clamp(0.02, 0.98)
+    return torch.log(fraction / (1 - fraction))
 
 
 def make_generator(modality: str, shape: tuple[int, ...], latent_dim: int, start: float | None = None,
@@ -127,9 +165,15 @@ class GeneratorBank:
     def parameters(self) -> list[torch.Tensor]:
         return list(self.params.values())
 
-    def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (K, b, latent) -> (K, b, *sample shape)."""
-        def run(params, buffers, noise):
-            return functional_call(self.base, (params, buffers), (noise,))
+    def __call__(self, z: torch.Tensor, start_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """z: (K, b, latent) -> (K, b, *sample shape); `start_logits`: (K, b, *sample shape) or None."""
+        if start_logits is None:
+            def run(params, buffers, noise):
+                return functional_call(self.base, (params, buffers), (noise,))
 
-        return torch.vmap(run)(self.params, self.buffers, z)
+            return torch.vmap(run)(self.params, self.buffers, z)
+
+        def run_from(params, buffers, noise, starts):
+            return functional_call(self.base, (params, buffers), (noise, starts))
+
+        return torch.vmap(run_from)(self.params, self.buffers, z, start_logits)

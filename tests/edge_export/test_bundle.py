@@ -196,7 +196,15 @@ def test_a_contract_that_does_not_match_the_model_is_refused(exported, tmp_path)
 def test_preprocessing_this_code_does_not_implement_is_refused(exported, tmp_path):
     copy = _copy(exported, "int8", tmp_path)
     _edit_manifest(copy, lambda spec: spec["preprocessing"].update(rr_limits_s=[0.25, 2.5]))
-    with pytest.raises(edge_export.BundleError, match=r"preprocessing differs .* rr_limits_s: \[0.25, 2.5\] here"):
+    differs = r"preprocessing differs .* rr_limits_s: bundle \[0.25, 2.5\], edgekit \[0.3, 2.0\]"
+    with pytest.raises(edge_export.BundleError, match=differs):
+        edge_export.load_bundle(copy)
+
+
+def test_a_manifest_that_is_not_json_is_refused(exported, tmp_path):
+    copy = _copy(exported, "int8", tmp_path)
+    (copy / "manifest.json").write_text('{"kind": "bundle", ')
+    with pytest.raises(edge_export.BundleError, match="not valid JSON"):
         edge_export.load_bundle(copy)
 
 

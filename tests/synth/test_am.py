@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from synth import MODALITY_DEFAULTS, SynthConfig, balanced_targets, generate, load_synthetic, run_round, shard_paths
-from synth._generator import RR_RANGE_S, make_generator, neutral_input, output_range
+from synth._generator import RR_RANGE_S, hrv_starts, make_generator, neutral_input, output_range, start_logits
 
 IMAGE_SHAPE, SERIES_SHAPE = (1, 8, 8), (1, 64)
 
@@ -317,3 +317,46 @@ def test_a_fresh_generator_starts_at_the_neutral_input(modality, shape):
     low, high = output_range(modality)
     # Mid-range would be 0.5 (grey) or 1.15 s; the neutral input is 0 (black) or 0.95 s.
     assert abs(float(output.mean()) - neutral_input(modality)) < 0.05 * (high - low)
+
+
+def test_hrv_starts_vary_like_heart_rate_and_follow_their_seed():
+    first = hrv_starts(64, 1200, 4.0, torch.Generator().manual_seed(0))
+    again = hrv_starts(64, 1200, 4.0, torch.Generator().manual_seed(0))
+    assert first.shape == (64, 1, 1200) and torch.equal(first, again)
+    assert first.min() > RR_RANGE_S[0] and first.max() < RR_RANGE_S[1]
+    assert abs(float(first.mean()) - neutral_input("rr-series")) < 0.05
+    spread = first.std(dim=-1).flatten()
+    assert (spread > 0.005).all() and len(spread.unique()) == 64  # each noise vector its own heart
+    # Smooth at 4 Hz like interpolated RR: beat-to-beat steps well below the spread.
+    assert first.diff(dim=-1).abs().mean() < 0.5 * spread.mean()
+
+
+def test_generators_started_from_hrv_series_reproduce_them_before_any_step():
+    starts = hrv_starts(4, 64, 4.0, torch.Generator().manual_seed(1))
+    generator = make_generator("rr-series", (1, 64), latent_dim=8)
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.zero_()  # G's own contribution is zero: the output is the start itself
+        output = generator(torch.zeros(4, 8), start_logits(starts, output_range("rr-series")))
+    torch.testing.assert_close(output, starts, atol=1e-4, rtol=0)
+
+
+def test_a_round_from_hrv_starts_keeps_the_stop_rule():
+    teacher = halves_teacher()
+    config = small_config(start_variation="hrv")
+    flat = run_round(teacher, "rr-series", SERIES_SHAPE, torch.tensor([0, 1, 0, 1]), small_config(), round_seed=2)
+    varied = run_round(teacher, "rr-series", SERIES_SHAPE, torch.tensor([0, 1, 0, 1]), config, round_seed=2,
+                       grid_hz=4.0)
+    assert len(varied) > 0
+    assert_stop_rule_holds(teacher, varied)
+    assert varied.inputs.min() >= RR_RANGE_S[0] and varied.inputs.max() <= RR_RANGE_S[1]
+    assert varied.inputs.shape != flat.inputs.shape or not torch.allclose(varied.inputs, flat.inputs)
+
+
+def test_start_variation_is_refused_where_it_does_not_apply():
+    with pytest.raises(ValueError, match="does not apply to image"):
+        run_round(quadrant_teacher(), "image", IMAGE_SHAPE, torch.arange(4), small_config(start_variation="hrv"),
+                  round_seed=0)
+    with pytest.raises(ValueError, match="grid rate"):
+        run_round(halves_teacher(), "rr-series", SERIES_SHAPE, torch.arange(2), small_config(start_variation="hrv"),
+                  round_seed=0)
