@@ -27,7 +27,10 @@ import teacher
 from edgekit._pipeline import _teacher_contract
 from edgekit._store import ArtifactStore
 from student import student_config, student_targets
+from teacher._apnea_teacher import score_windows
 from teacher._image_teacher import split_validation
+
+THRESHOLD_SWEEP = (0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6)
 
 
 def validation_scorer(teacher_config: dict, contract, data_dir):
@@ -36,14 +39,20 @@ def validation_scorer(teacher_config: dict, contract, data_dir):
         nights = teacher_config["val_records"]
         if not nights:
             raise SystemExit("the teacher has no validation nights: train it with --val-records")
+        windows, _ = teacher.load_windows(nights, data_dir, teacher.window_spec(contract), progress=False)
 
         def score_nights(model) -> dict:
-            figures = teacher.evaluate_apnea_teacher(
-                model, contract, nights, data_dir, smoothing_minutes=teacher_config["smoothing_minutes"],
-                threshold=teacher_config["decision_threshold"], progress=False)
+            """Figures at the teacher's decision threshold, and the accuracy at other thresholds: a
+            student's probabilities need not be calibrated like its teacher's."""
+            figures = score_windows(model, windows, teacher_config["smoothing_minutes"],
+                                    teacher_config["decision_threshold"])
+            sweep = {str(threshold): round(score_windows(model, windows, teacher_config["smoothing_minutes"],
+                                                         threshold)["minute"]["accuracy"], 4)
+                     for threshold in THRESHOLD_SWEEP}
             return {"accuracy": figures["minute"]["accuracy"], "roc_auc": figures["minute"]["roc_auc"],
                     "sensitivity": figures["minute"]["sensitivity"], "specificity": figures["minute"]["specificity"],
-                    "nights_correct": figures["night"]["nights_correct"], "nights": len(nights)}
+                    "nights_correct": figures["night"]["nights_correct"], "nights": len(nights),
+                    "accuracy_by_threshold": sweep}
         return score_nights
 
     train = teacher.load_image_dataset(teacher_config["dataset"], "train", data_dir, progress=False)

@@ -39,7 +39,7 @@ MODALITY_DEFAULTS = {
     "image": {"generators": 256, "samples_per_generator": 4, "latent_dim": 16, "premove_max_steps": 40,
               "relays": 4, "generator_width": 32, "start_variation": "flat"},
     "rr-series": {"generators": 64, "samples_per_generator": 16, "latent_dim": 64, "premove_max_steps": 3,
-                  "relays": 1, "generator_width": 32, "start_variation": "flat"},
+                  "relays": 1, "generator_width": 32, "start_variation": "hrv"},
 }
 
 

@@ -2,7 +2,7 @@
 
 Each shard `shard-NNNNN.pt` is a plain dict written atomically: `inputs` (float16, the teacher's raw
 units), `logits` (float32 teacher logits), `targets` (the class AM aimed at), `thresholds` (the T of
-each sample's generator) and `rounds` (the rounds it holds). A run that stops loses at most one
+each sample's leg) and `rounds` (the rounds it holds). A run that stops loses at most one
 shard's worth of rounds; `generate(..., resume=True)` continues after the last shard.
 """
 

@@ -57,7 +57,7 @@ def test_the_hand_built_teachers_classify_as_designed():
 
 def small_config(**overrides) -> SynthConfig:
     settings = dict(size=70, generators=8, samples_per_generator=4, latent_dim=8, max_steps=40, premove_max_steps=3,
-                    relays=1)
+                    relays=1, start_variation="flat")
     return SynthConfig(**{**settings, **overrides})
 
 
