@@ -7,7 +7,7 @@ agreement int8 vs fp32; per-input latency of each .pte against eager PyTorch (a 
 same threads); and, for Apnea-ECG, the wall time of replaying all the nights as `edgekit replay`
 does (reading the beats and preprocessing included).
 
-    EDGEKIT_DATA=../shared/data uv run python benchmarks/edge_export.py --out runs/mnist --student ID
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/bundles.py --out runs/mnist --student ID
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs")
     parser.add_argument("--records", default=",".join(teacher.TEST_RECORDS), help="apnea nights to score")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--json", help="default: benchmarks/results/edge_export_<dataset>.json")
+    parser.add_argument("--json", help="default: benchmarks/results/bundles_<dataset>.json")
     args = parser.parse_args()
 
     store = ArtifactStore(args.out)
@@ -114,7 +114,7 @@ def main() -> None:
                          **{mode: latency_ms(bundle.logits, inputs) for mode, bundle in bundles.items()}}
     row["latency_ratio_to_eager"] = {mode: row["latency_ms"][mode] / eager_ms for mode in bundles}
     print(json.dumps(row, indent=2))
-    path = Path(args.json or f"benchmarks/results/edge_export_{dataset}.json")
+    path = Path(args.json or f"benchmarks/results/bundles_{dataset}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(row, indent=2) + "\n")
 
