@@ -232,7 +232,7 @@ def synthesise(
                                 real_features=real_features, grid_hz=contract.grid_hz, progress=progress)
     synthetic = synth.load_synthetic(staging)
     counts = torch.bincount(synthetic["targets"], minlength=len(contract.labels)).tolist()
-    thresholds = synthetic["thresholds"]
+    thresholds = synthetic["thresholds"][synthetic["thresholds"] > 0]  # labelled starts met no stop rule
     metrics = {
         **statistics,
         "per_class": dict(zip(contract.labels, counts)),

@@ -36,13 +36,15 @@ from synth._generator import GeneratorBank, hrv_starts, make_generator, output_r
 # attraction-repulsion pre-moves, and relays (CNN_ID on validation at 6k samples: 79 % with pre-moves
 # of up to 20 steps, 87 % with 40; a generator of half the width, 93 % in 0.6x the time; 4 relays,
 # 95 %). RR windows: long pre-moves carry the windows off the real heart-rate manifold (students then
-# rank real minutes backwards), so they stay short, and each noise vector starts from its own random
-# heart (apnea student on validation nights: 65.6 % from a steady heart, 74.7 % from random hearts).
+# rank real minutes backwards), so they stay short; each noise vector starts from its own random
+# heart, and as many random hearts again join the set with the teacher's labels (apnea student on
+# validation nights, AUC: 0.881 from a steady heart, 0.894 from random hearts, 0.921 with the
+# labelled hearts; its accuracy at its own decision threshold, student.STUDENT_RECIPES: 84.8 %).
 MODALITY_DEFAULTS = {
     "image": {"generators": 256, "samples_per_generator": 4, "latent_dim": 16, "premove_max_steps": 40,
-              "relays": 4, "generator_width": 32, "start_variation": "flat"},
+              "relays": 4, "generator_width": 32, "start_variation": "flat", "labelled_starts": 0},
     "rr-series": {"generators": 64, "samples_per_generator": 16, "latent_dim": 64, "premove_max_steps": 3,
-                  "relays": 1, "generator_width": 32, "start_variation": "hrv"},
+                  "relays": 1, "generator_width": 32, "start_variation": "hrv", "labelled_starts": 1024},
 }
 
 
@@ -59,6 +61,7 @@ class SynthConfig:
     latent_dim: int | None = None
     start: float | None = None  # where G's output starts; None: the modality's neutral input
     start_variation: str | None = None  # "flat": every noise vector starts at `start`; "hrv": from its own random heart
+    labelled_starts: int | None = None  # per round, this many more random hearts join the set as they are, teacher-labelled
     threshold_low: float = 0.90  # T ~ U[low, high] per leg (the paper's randomised T)
     threshold_high: float = 0.99
     premove_max_steps: int | None = None  # attraction-repulsion lasts U{0..this} steps per leg
@@ -193,6 +196,19 @@ def _start_logits(modality: str, shape: tuple[int, ...], config: SynthConfig, co
     if grid_hz is None:
         raise ValueError("start_variation 'hrv' needs the series' grid rate (grid_hz)")
     return start_logits(hrv_starts(count, shape[-1], grid_hz, rng), output_range(modality))
+
+
+def labelled_starts(teacher_model: nn.Module, modality: str, shape: tuple[int, ...], config: SynthConfig,
+                    grid_hz: float | None, rng: torch.Generator) -> Harvest:
+    """`config.labelled_starts` random hearts as they are, with the teacher's logits and call (T = 0:
+    no stop rule). AM samples all sit where the teacher is sure; these show the student its answers
+    on ordinary hearts too, uncertain ones included."""
+    if config.start_variation != "hrv" or modality != "rr-series" or grid_hz is None:
+        raise ValueError("labelled_starts needs rr-series inputs, start_variation 'hrv' and the grid rate")
+    inputs = hrv_starts(config.labelled_starts, shape[-1], grid_hz, rng)
+    with torch.no_grad():
+        logits = teacher_model(inputs)
+    return Harvest(inputs, logits, logits.argmax(-1), torch.zeros(len(inputs)))
 
 
 class _Legs:

@@ -1,8 +1,8 @@
 """A synthetic set on disk: numbered shards plus what is needed to resume an interrupted run.
 
 Each shard `shard-NNNNN.pt` is a plain dict written atomically: `inputs` (float16, the teacher's raw
-units), `logits` (float32 teacher logits), `targets` (the class AM aimed at), `thresholds` (the T of
-each sample's leg) and `rounds` (the rounds it holds). A run that stops loses at most one
+units), `logits` (float32 teacher logits), `targets` (the class AM aimed at; for a labelled start,
+the teacher's call), `thresholds` (the T of each sample's leg; 0 for a labelled start) and `rounds` (the rounds it holds). A run that stops loses at most one
 shard's worth of rounds; `generate(..., resume=True)` continues after the last shard.
 """
 
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from synth._am import Harvest, SynthConfig, balanced_targets, run_round
+from synth._am import Harvest, SynthConfig, balanced_targets, labelled_starts, run_round
 from teacher._training import save_atomic
 
 SHARD_PATTERN = "shard-{:05d}.pt"
@@ -77,7 +77,7 @@ def generate(
 
     quota = -(-config.size // num_classes)  # equal classes: no class may crowd out a hard one
     pending: list[tuple[int, Harvest]] = []
-    attempted = harvested = empty_rounds = 0
+    attempted = harvested = starts = empty_rounds = 0
     started = time.perf_counter()
     bar = tqdm(total=config.size, initial=stored, desc="synthesising", unit="sample", disable=not progress)
     while stored + sum(len(h) for _, h in pending) < config.size:
@@ -98,6 +98,13 @@ def generate(
                 "Is it trained long enough?"
             )
         counts += torch.bincount(harvest.targets, minlength=num_classes)
+        if config.labelled_starts:  # outside the class quotas: they come as the teacher calls them
+            extra = labelled_starts(teacher_model, modality, shape, config, grid_hz, round_rng)
+            starts += len(extra)
+            # Mixed in random order, so that a set cut short at `config.size` keeps both kinds.
+            order = torch.randperm(len(harvest) + len(extra), generator=round_rng)
+            harvest = Harvest(*(torch.cat([getattr(harvest, key), getattr(extra, key)])[order]
+                                for key in ("inputs", "logits", "targets", "thresholds")))
         pending.append((next_round, harvest))
         bar.update(len(harvest))
         next_round += 1
@@ -111,6 +118,7 @@ def generate(
         "samples": stored,
         "rounds": next_round,
         "harvest_rate": harvested / max(attempted, 1),
+        "labelled_starts": starts,
         "seconds": round(time.perf_counter() - started, 1),
     }
 

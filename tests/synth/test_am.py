@@ -360,3 +360,19 @@ def test_start_variation_is_refused_where_it_does_not_apply():
     with pytest.raises(ValueError, match="grid rate"):
         run_round(halves_teacher(), "rr-series", SERIES_SHAPE, torch.arange(2), small_config(start_variation="hrv"),
                   round_seed=0)
+
+
+def test_labelled_starts_join_the_set_with_the_teachers_call_and_no_threshold(tmp_path):
+    teacher = halves_teacher()
+    config = small_config(size=120, start_variation="hrv", labelled_starts=16)
+    statistics = generate(teacher, "rr-series", SERIES_SHAPE, config, tmp_path, grid_hz=4.0, progress=False)
+    data = load_synthetic(tmp_path)
+    starts = data["thresholds"] == 0
+    assert statistics["labelled_starts"] >= int(starts.sum()) > 0
+    logits = teacher(data["inputs"][starts])
+    torch.testing.assert_close(data["logits"][starts], logits, atol=1e-2, rtol=1e-2)  # inputs stored in float16
+    assert torch.equal(data["targets"][starts], data["logits"][starts].argmax(-1))
+    assert (data["thresholds"][~starts] >= 0.9).all()
+    with pytest.raises(ValueError, match="labelled_starts needs"):
+        generate(teacher, "rr-series", SERIES_SHAPE, small_config(labelled_starts=4), tmp_path / "flat", grid_hz=4.0,
+                 progress=False)
