@@ -121,8 +121,7 @@ def load_bundle(path: str | Path) -> BundleModel:
     if sha256_bytes(data) != spec["pte_sha256"]:
         raise BundleError(f"{pte_path}: sha256 {sha256_bytes(data)[:12]}... does not match the manifest's "
                           f"{spec['pte_sha256'][:12]}... ({len(data)} bytes): the file was truncated or changed")
-    contract = teacher.InputContract(**{**spec["contract"], "shape": tuple(spec["contract"]["shape"]),
-                                        "labels": tuple(spec["contract"]["labels"])})
+    contract = teacher.InputContract.from_dict(spec["contract"])
     expected = preprocessing_spec(contract)
     if spec["preprocessing"] != expected:
         differences = sorted(key for key in {*expected, *spec["preprocessing"]}

@@ -199,10 +199,7 @@ def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
 
 
 def _teacher_contract(artifact: Artifact) -> teacher.InputContract:
-    contract = dict(artifact.manifest["contract"])
-    contract["shape"] = tuple(contract["shape"])
-    contract["labels"] = tuple(contract["labels"])
-    return teacher.InputContract(**contract)
+    return teacher.InputContract.from_dict(artifact.manifest["contract"])
 
 
 def synthesise(

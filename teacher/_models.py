@@ -44,6 +44,11 @@ class InputContract:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "InputContract":
+        """The inverse of `to_dict` on a manifest's JSON (lists back to tuples)."""
+        return cls(**{**values, "shape": tuple(values["shape"]), "labels": tuple(values["labels"])})
+
 
 # Typical adult RR interval and its spread across nights: a fixed affine map to unit scale that
 # needs no statistics from the data (and so is identical on the server and on the phone).
