@@ -26,7 +26,7 @@ import synth
 import teacher
 from edgekit._pipeline import _teacher_contract
 from edgekit._store import ArtifactStore
-from student import student_config, student_targets
+from student import student_config, student_targets, teacher_labeller
 from teacher._apnea_teacher import score_windows
 from teacher._image_teacher import split_validation
 
@@ -40,10 +40,13 @@ def validation_scorer(teacher_config: dict, contract, data_dir):
         if not nights:
             raise SystemExit("the teacher has no validation nights: train it with --val-records")
         windows, _ = teacher.load_windows(nights, data_dir, teacher.window_spec(contract), progress=False)
+        learning, _ = teacher.load_windows(teacher_config["train_records"], data_dir, teacher.window_spec(contract),
+                                           progress=False)
 
         def score_nights(model) -> dict:
             """Figures at the teacher's decision threshold, and the accuracy at other thresholds: a
-            student's probabilities need not be calibrated like its teacher's."""
+            student's probabilities need not be calibrated like its teacher's. `calibrated`: the
+            threshold that scores best on the teacher's training nights, and its validation accuracy."""
             figures = score_windows(model, windows, teacher_config["smoothing_minutes"],
                                     teacher_config["decision_threshold"])
             sweep = {str(threshold): round(score_windows(model, windows, teacher_config["smoothing_minutes"],
@@ -52,7 +55,14 @@ def validation_scorer(teacher_config: dict, contract, data_dir):
             return {"accuracy": figures["minute"]["accuracy"], "roc_auc": figures["minute"]["roc_auc"],
                     "sensitivity": figures["minute"]["sensitivity"], "specificity": figures["minute"]["specificity"],
                     "nights_correct": figures["night"]["nights_correct"], "nights": len(nights),
-                    "accuracy_by_threshold": sweep}
+                    "accuracy_by_threshold": sweep, "calibrated": calibrated(model)}
+
+        def calibrated(model) -> dict:
+            threshold, learning_accuracy = teacher.best_threshold(model, learning, teacher_config["smoothing_minutes"])
+            figures = score_windows(model, windows, teacher_config["smoothing_minutes"], threshold)
+            return {"threshold": threshold, "learning_accuracy": round(learning_accuracy, 4),
+                    "accuracy": round(figures["minute"]["accuracy"], 4),
+                    "nights_correct": figures["night"]["nights_correct"]}
         return score_nights
 
     train = teacher.load_image_dataset(teacher_config["dataset"], "train", data_dir, progress=False)
@@ -98,7 +108,9 @@ def main() -> None:
             student = student_config(teacher_config, arch, labels=labels, temperature=temperature, **overrides)
             targets = student_targets(synthetic["logits"], labels, student.temperature)
             started = time.perf_counter()
-            network, _ = teacher.fit(student, synthetic["inputs"], targets, Path(work) / f"student-{index}")
+            label_batch = teacher_labeller(model, labels, student.temperature) if student.mixup else None
+            network, _ = teacher.fit(student, synthetic["inputs"], targets, Path(work) / f"student-{index}",
+                                     label_batch=label_batch)
             row["students"].append({"arch": arch, "labels": labels, "temperature": temperature, **overrides,
                                     "fit_seconds": round(time.perf_counter() - started, 1),
                                     "validation": score(network)})

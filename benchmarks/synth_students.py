@@ -8,6 +8,9 @@ the first n real training images. Everything is scored on the real test split.
         --out runs/bench-image-teachers --size 60000 --students cnn_id cnn_small --sizes 4000 20000 60000
 
 The same as: edgekit synth generate ID --size N ; edgekit student distill SYNTH --arch A --size n
+
+`--synth ID` uses a set already made instead of synthesising one, and a student of that set already
+trained with the same configuration is reused rather than trained again.
 """
 
 from __future__ import annotations
@@ -42,6 +45,26 @@ def real_baseline(teacher_config: dict, arch: str, size: int, data_dir, work: Pa
     return used, known[key]
 
 
+def trained_student(store: ArtifactStore, synth_id: str, arch: str, size: int, labels: str,
+                    temperature: float | None):
+    """A student of `synth_id` already in the store with exactly the configuration `distill` would
+    use, or None."""
+    teacher_config = store.get(store.get(synth_id).manifest["parents"][0]).manifest["config"]
+    config = student_config(teacher_config, arch, labels=labels, temperature=temperature)
+    identity = {**config.to_dict(), "labels": labels, "synthetic_samples": size}
+    for child in store.children(synth_id):
+        if child.kind == "student" and with_defaults(child.manifest["config"]) == identity:
+            return child
+    return None
+
+
+def with_defaults(student_identity: dict) -> dict:
+    """A student's recorded configuration with the TrainConfig fields added since at their defaults."""
+    extra = {key: student_identity[key] for key in ("labels", "synthetic_samples")}
+    training = {key: value for key, value in student_identity.items() if key not in extra}
+    return {**teacher.TrainConfig(**training).to_dict(), **extra}
+
+
 def save_grid(synth_dir, path: Path, per_class: int = 10) -> None:
     """A PNG of `per_class` samples of each class (a row each), spread over the whole set so that
     neighbouring images come from different generators."""
@@ -59,6 +82,7 @@ def main() -> None:
     parser.add_argument("--teacher", required=True, help="teacher artifact id in --out")
     parser.add_argument("--out", default="runs/bench-image-teachers")
     parser.add_argument("--size", type=int, default=60000, help="synthetic samples to generate")
+    parser.add_argument("--synth", help="use this synthetic set (id in --out) instead of generating one")
     parser.add_argument("--labels", choices=("soft", "hard"), default="soft")
     parser.add_argument("--temperature", type=float, help="default: the student recipe's")
     parser.add_argument("--students", nargs="+", default=["cnn_id", "cnn_small"])
@@ -73,8 +97,11 @@ def main() -> None:
     previous = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else {}
     known_baselines = previous.get("real_baselines", {})
     started = time.perf_counter()
-    synthetic = _pipeline.synthesise(store, args.teacher, synth.SynthConfig(size=args.size, labels=args.labels),
-                                     resume=True)
+    if args.synth:
+        synthetic = store.get(args.synth)
+    else:
+        synthetic = _pipeline.synthesise(store, args.teacher, synth.SynthConfig(size=args.size, labels=args.labels),
+                                         resume=True)
     synth_seconds = synthetic.manifest["metrics"]["seconds"]
     print(f"synthetic set {synthetic.id}: {synthetic.manifest['metrics']} ({time.perf_counter() - started:.0f} s)")
     save_grid(synthetic.path, Path(args.grid))
@@ -82,8 +109,12 @@ def main() -> None:
     rows = []
     for arch in args.students:
         for size in args.sizes:
-            artifact = _pipeline.distill(store, synthetic.id, arch, args.data_dir, labels=args.labels,
-                                         temperature=args.temperature, size=size, resume=True)
+            whole_set = size >= synthetic.manifest["config"]["size"]  # trained as `distill` without --size
+            used = None if whole_set else size
+            artifact = trained_student(store, synthetic.id, arch, used, args.labels, args.temperature)
+            if artifact is None:
+                artifact = _pipeline.distill(store, synthetic.id, arch, args.data_dir, labels=args.labels,
+                                             temperature=args.temperature, size=used, resume=True)
             row = {
                 "student": arch,
                 "samples": size,

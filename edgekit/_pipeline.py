@@ -279,7 +279,8 @@ def distill(
 ) -> Artifact:
     """Train a student on a synthetic set alone (its first `size` samples if given); score it and
     its teacher on the real test set (skipped with `score_on_test=False`, while settings are still
-    being chosen on validation data)."""
+    being chosen on validation data). Where the recipe mixes samples (`mixup`), the teacher labels
+    the mixes as the student trains."""
     synthetic = store.get(synth_ref)
     if synthetic.kind != "synth":
         raise ValueError(f"{synthetic.id} is a {synthetic.kind}, not a synthetic set")
@@ -289,11 +290,12 @@ def distill(
                                     temperature=temperature, epochs=epochs, seed=seed)
     identity = {**config.to_dict(), "labels": labels, "synthetic_samples": size}
     staging = store.staging_dir("student", identity, parents=[synthetic.id], resume=resume)
-    model, checkpoint = student.train_student(config, synthetic.path, labels, staging, size=size, device=device,
-                                              resume=resume, progress=progress)
+    teacher_model, _ = teacher.load_teacher(teacher_artifact.path)
+    model, checkpoint = student.train_student(config, synthetic.path, labels, staging, size=size,
+                                              teacher_model=teacher_model, device=device, resume=resume,
+                                              progress=progress)
     metrics = {"train_seconds": round(sum(epoch["seconds"] for epoch in checkpoint["history"]), 1)}
     if score_on_test:
-        teacher_model, _ = teacher.load_teacher(teacher_artifact.path)
         metrics["test"] = _score_on_real_test(model, config, data_dir, progress)
         metrics["teacher_test"] = _score_on_real_test(teacher_model, config, data_dir, progress)
     contract = _teacher_contract(teacher_artifact)

@@ -29,7 +29,9 @@ from teacher._apnea_io import (
     resolve_data_dir,
 )
 from teacher._apnea_teacher import (
+    THRESHOLD_GRID,
     TrainedTeacher,
+    best_threshold,
     evaluate_apnea_teacher,
     load_teacher,
     model_contract,

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -64,6 +65,23 @@ def score_windows(
         "minute_unsmoothed": minute_metrics(labelled.labels, raw, threshold),
         "night": night_metrics(labelled.records, labelled.labels, probabilities, threshold),
     }
+
+
+THRESHOLD_GRID = tuple(round(0.05 * step, 2) for step in range(1, 19))  # 0.05 ... 0.90
+
+
+def best_threshold(model: nn.Module, windows: ApneaWindows, smoothing_minutes: int,
+                   candidates: tuple[float, ...] = THRESHOLD_GRID) -> tuple[float, float]:
+    """(threshold, accuracy): the decision threshold on the smoothed per-minute probability that
+    scores best on these labelled windows. Ties go to the threshold nearest 0.5."""
+    labelled = windows.select(windows.labels >= 0)
+    raw = predict_proba(model, labelled.inputs)[:, 1]
+    probabilities = smooth_by_night(labelled.records, labelled.minutes, raw, smoothing_minutes)
+    truth = labelled.labels.astype(bool)
+    scored = [(float(np.mean((probabilities >= threshold) == truth)), -abs(threshold - 0.5), threshold)
+              for threshold in candidates]
+    accuracy, _, threshold = max(scored)
+    return threshold, accuracy
 
 
 def train_apnea_teacher(

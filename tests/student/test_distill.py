@@ -8,7 +8,7 @@ from torch import nn
 
 import teacher
 from student import STUDENT_RECIPES, student_config, student_targets
-from teacher._training import train_one_epoch
+from teacher._training import mix_and_relabel, train_one_epoch
 
 # --- student_targets --------------------------------------------------------------------------
 
@@ -191,3 +191,26 @@ def test_soft_loss_is_t_squared_cross_entropy_of_tempered_logits():
     plain = nn.functional.cross_entropy(logits, targets)
     assert loss == pytest.approx(expected.item(), rel=1e-5)
     assert loss != pytest.approx(plain.item(), rel=1e-3)
+
+
+def test_mixup_mixes_a_share_of_the_batch_and_labels_every_row_with_the_teacher():
+    batch = torch.arange(8, dtype=torch.float32).reshape(8, 1, 1, 1).expand(8, 1, 2, 2).contiguous()
+    labelled_by = []
+
+    def label_batch(inputs):
+        labelled_by.append(inputs.clone())
+        return torch.softmax(torch.stack([inputs.mean((1, 2, 3)), -inputs.mean((1, 2, 3))], 1), 1)
+
+    mixed, targets = mix_and_relabel(batch, 0.5, label_batch, torch.Generator().manual_seed(0))
+    assert torch.equal(mixed[4:], batch[4:])  # the rest of the batch as it was
+    assert not torch.equal(mixed[:4], batch[:4])
+    assert (mixed[:4] >= 0).all() and (mixed[:4] <= 7).all()  # convex mixes of the batch's rows
+    assert torch.equal(labelled_by[0], mixed)
+    assert torch.allclose(targets, label_batch(mixed))
+
+
+def test_mixup_without_a_teacher_is_refused(tmp_path):
+    images, labels = left_right_images(16)
+    config = teacher.TrainConfig(dataset="mnist", arch="cnn_tiny", arch_options=TINY, epochs=1, mixup=0.5)
+    with pytest.raises(ValueError, match="mixup needs the teacher"):
+        teacher.fit(config, images, labels, tmp_path, device="cpu", progress=False)

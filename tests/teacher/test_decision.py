@@ -1,8 +1,10 @@
 """The night smoothing of the decision rule and the night-relative rescaling, on hand-made inputs."""
 
 import numpy as np
+import pytest
+import torch
 
-from teacher import WindowSpec, night_windows, smooth_by_night, smooth_night
+from teacher import ApneaWindows, WindowSpec, best_threshold, night_windows, smooth_by_night, smooth_night
 from teacher._apnea import NIGHT_MEDIAN_RR_S
 from teacher._apnea_io import Night
 
@@ -41,3 +43,22 @@ def test_night_relative_windows_have_the_reference_median():
     relative, _ = night_windows(night, WindowSpec(4.0, 1, night_relative=True))
     np.testing.assert_allclose(absolute, 0.75, atol=1e-6)
     np.testing.assert_allclose(relative, NIGHT_MEDIAN_RR_S, atol=1e-6)
+
+
+class ProbabilityIsTheMean(torch.nn.Module):
+    """A 'model' whose apnea probability is the mean of its input window: known outputs."""
+
+    def forward(self, inputs):
+        p = inputs.mean(dim=(1, 2)).clamp(1e-6, 1 - 1e-6)
+        return torch.stack([torch.zeros_like(p), torch.log(p / (1 - p))], dim=1)
+
+
+def test_best_threshold_separates_known_probabilities_and_breaks_ties_towards_one_half():
+    p = np.array([0.1, 0.2, 0.33, 0.7, 0.8, 0.9], dtype=np.float32)
+    windows = ApneaWindows(inputs=np.repeat(p[:, None, None], 4, axis=2), labels=np.array([0, 0, 1, 1, 1, -1]),
+                           records=np.array(["a"] * 6), minutes=np.arange(6))
+    # 0.25 and 0.30 both score 5/5 on the labelled minutes (the unlabelled one is ignored).
+    threshold, accuracy = best_threshold(ProbabilityIsTheMean(), windows, smoothing_minutes=0)
+    assert (threshold, accuracy) == (0.3, 1.0)
+    threshold, accuracy = best_threshold(ProbabilityIsTheMean(), windows, 0, candidates=(0.5, 0.75))
+    assert threshold == 0.5 and accuracy == pytest.approx(0.8)
