@@ -73,3 +73,11 @@ def test_wrong_length_is_refused_by_the_contract_check():
 def test_unknown_model_names_the_registered_ones():
     with pytest.raises(KeyError, match="apnea_cnn"):
         create_model("no_such_model")
+
+
+@pytest.mark.parametrize("pool", [1, 4])
+def test_the_export_friendly_max_pool_is_max_pool_1d(pool):
+    from teacher._models import MaxPool1dAs2d
+
+    inputs = torch.randn(3, 5, 1203, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(MaxPool1dAs2d(pool)(inputs), torch.nn.MaxPool1d(pool)(inputs))
