@@ -47,7 +47,7 @@ class AuditConfig:
     """What the audit trains and scores; written into the report."""
 
     samples: int = 2000  # synthetic and unseen real samples scored (drawn at random, seeded)
-    epochs: int | None = None  # epochs of every classifier the audit trains; None: their recipes
+    epochs: int | None = None  # epochs of every classifier the audit trains; None: the teacher's
     team_size: int = 4000  # synthetic samples per team (ECG identification)
     seed: int = 0
 
@@ -135,8 +135,11 @@ def _real_data(teacher_config: dict, data_dir, progress: bool) -> RealData:
 
 
 def _train(teacher_config: dict, arch: str, inputs, labels, config: AuditConfig, seed: int, progress: bool):
-    """One of the audit's classifiers: `arch` on real data with the student recipe, hard labels."""
-    train_config = student_config(teacher_config, arch, labels="hard", epochs=config.epochs, seed=seed)
+    """One of the audit's classifiers: `arch` on real data with the student recipe, hard labels, for
+    as many epochs as the teacher had on real data unless told, and no mixing (no teacher labels
+    mixes here)."""
+    train_config = student_config(teacher_config, arch, labels="hard", epochs=config.epochs or teacher_config["epochs"],
+                                  seed=seed, mixup=0.0)
     train_config.arch_options = {**train_config.arch_options, "num_classes": int(labels.max()) + 1}
     with tempfile.TemporaryDirectory() as work:
         model, _ = teacher.fit(train_config, inputs, labels, work, progress=progress)

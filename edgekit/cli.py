@@ -312,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("synth", help="synth artifact id, unique id prefix, or directory")
     audit.add_argument("--samples", type=int, default=_audit.AuditConfig.samples,
                        help="synthetic and unseen real samples scored")
-    audit.add_argument("--epochs", type=int, help="epochs of the classifiers the audit trains (default: recipes)")
+    audit.add_argument("--epochs", type=int, help="epochs of the classifiers the audit trains (default: the teacher's)")
     audit.add_argument("--team-size", type=int, default=_audit.AuditConfig.team_size,
                        help="ECG: synthetic samples per team")
     audit.add_argument("--seed", type=int, default=0)
