@@ -4,9 +4,8 @@ Exports one student as fp32 and int8 bundles, then, in the same run: the .pte si
 set through each bundle one input at a time in `executorch.runtime` (every minute of x01-x35 with
 the bundle's decision rule, or the image test split) against the eager fp32 student; decision
 agreement int8 vs fp32; per-input latency of each .pte against eager PyTorch (a ratio, same run,
-same threads); and, for Apnea-ECG, the wall time of replaying all the nights (reading the beats
-and preprocessing included): one by one as `edgekit replay` does, and with `replay_nights`, which
-reads the next night while the runtime runs this one.
+same threads); and, for Apnea-ECG, the wall time of replaying all the nights as `edgekit replay`
+does (reading the beats and preprocessing included).
 
     EDGEKIT_DATA=../shared/data uv run python benchmarks/bundles.py --out runs/mnist --student ID
 """
@@ -56,12 +55,6 @@ def image_figures(model, bundles: dict, dataset: str, data_dir) -> tuple[dict, t
     return figures, inputs
 
 
-def one_by_one(bundle, records: list[str], data_dir):
-    """Each night read, then replayed, as `edgekit replay` does for one."""
-    for record in records:
-        yield edge_export.replay_night(bundle, record, data_dir)
-
-
 def apnea_figures(model, bundles: dict, records: list[str], data_dir) -> tuple[dict, torch.Tensor]:
     decision = bundles["int8"].spec["decision"]
     flags, labels, all_windows = {"eager_fp32": [], **{mode: [] for mode in bundles}}, [], []
@@ -85,11 +78,10 @@ def apnea_figures(model, bundles: dict, records: list[str], data_dir) -> tuple[d
         figures[f"{name}_accuracy"] = float(np.mean(values == labels))
     figures["int8_agreement_with_eager_fp32"] = float(np.mean(flags["int8"] == flags["eager_fp32"]))
     figures["none_agreement_with_eager_fp32"] = float(np.mean(flags["none"] == flags["eager_fp32"]))
-    for name, replay in (("one_by_one", one_by_one), ("read_ahead", edge_export.replay_nights)):
-        started = time.perf_counter()
-        for _ in replay(bundles["int8"], records, data_dir):
-            pass
-        figures[f"replay_all_nights_seconds_int8_{name}"] = round(time.perf_counter() - started, 2)
+    started = time.perf_counter()
+    for record in records:
+        edge_export.replay_night(bundles["int8"], record, data_dir)
+    figures["replay_all_nights_seconds_int8"] = round(time.perf_counter() - started, 2)
     return figures, torch.cat(all_windows)
 
 

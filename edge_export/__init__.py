@@ -13,4 +13,4 @@ from edge_export._bundle import (
     sha256_bytes,
 )
 from edge_export._export import QUANTIZE_MODES, calibration_samples, lower_to_pte, write_bundle
-from edge_export._replay import night_inputs, plot_night, replay_night, replay_nights, write_minutes_csv
+from edge_export._replay import plot_night, replay_night, write_minutes_csv

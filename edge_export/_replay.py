@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -18,34 +17,15 @@ import teacher
 from edge_export._bundle import BundleError, BundleModel
 
 
-def night_inputs(bundle: BundleModel, record: str, data_dir: str | os.PathLike | None = None):
-    """(night, its minute windows, the RR cleaning counts): one record read and preprocessed as the
-    bundle's contract says."""
+def replay_night(bundle: BundleModel, record: str, data_dir: str | os.PathLike | None = None, *,
+                 progress: bool = False) -> dict:
+    """Per-minute probabilities and flags, the estimated AHI and the night's call for one record,
+    with the reference figures where the night has labels."""
     if bundle.contract.modality != "rr-series":
         raise BundleError(f"{bundle.path}: replay takes an apnea (rr-series) bundle, this one takes "
                           f"{bundle.contract.modality} inputs")
     night = teacher.read_night(record, data_dir)
     windows, cleaning = teacher.night_windows(night, teacher.window_spec(bundle.contract))
-    return night, windows, cleaning
-
-
-def replay_nights(bundle: BundleModel, records: list[str], data_dir: str | os.PathLike | None = None):
-    """`replay_night` of each record in turn (a generator). The next night is read and preprocessed
-    on a second thread while the runtime runs this one: reading annotations is most of the time."""
-    with ThreadPoolExecutor(max_workers=1) as reader:
-        pending = reader.submit(night_inputs, bundle, records[0], data_dir) if records else None
-        for index, record in enumerate(records):
-            inputs = pending.result()
-            if index + 1 < len(records):
-                pending = reader.submit(night_inputs, bundle, records[index + 1], data_dir)
-            yield replay_night(bundle, record, data_dir, inputs=inputs)
-
-
-def replay_night(bundle: BundleModel, record: str, data_dir: str | os.PathLike | None = None, *,
-                 progress: bool = False, inputs: tuple | None = None) -> dict:
-    """Per-minute probabilities and flags, the estimated AHI and the night's call for one record,
-    with the reference figures where the night has labels. `inputs`: `night_inputs` already read."""
-    night, windows, cleaning = inputs or night_inputs(bundle, record, data_dir)
     started = time.perf_counter()
     raw = np.array([bundle.probabilities(window)[-1]
                     for window in tqdm(windows, desc=f"replaying {record}", unit="min", disable=not progress)])
