@@ -1,5 +1,5 @@
 """Teachers: datasets (Apnea-ECG through wfdb, images through torchvision), the model registry,
-training and evaluation."""
+training, evaluation and unlearning."""
 
 from pathlib import Path
 
@@ -52,6 +52,7 @@ from teacher._plots import plot_ahi
 from teacher._models import REGISTRY, InputContract, create_model, get_entry, image_contract, list_models
 from teacher._rr import BeatNoise, RRSeries, clean_rr, minute_windows, resample_rr
 from teacher._training import TrainConfig, fit, predict_proba, resolve_device, to_float
+from teacher._unlearn import StochasticTeacherUnlearner, UnlearnConfig
 
 DATASETS = ("apnea-ecg", *IMAGE_DATASETS)
 # Nine real nights shipped with the package (see its README): the demo's data and the tests'.

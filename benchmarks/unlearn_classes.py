@@ -1,0 +1,100 @@
+"""The stochastic-teacher paper's class protocol (Tables 2-3), first measurement (issue 6).
+
+Trains the original model M_d on every training image with the dataset's recipe, then for each
+request (forget one class = 10 %, two classes = 20 %) compares, on the real test split:
+Original (M_d), Scratch (after the erasure epoch only), Retrained (the same recipe on D_r alone,
+from scratch: the gold standard) and Ours (erasure + reconstruction, one epoch each). Wall time is
+reported as the ratio ours / retraining, measured in the same run.
+
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_classes.py --dataset mnist --forget 3 --forget 3,8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+import teacher
+
+
+def class_accuracies(model, images: torch.Tensor, labels: torch.Tensor, forgotten: list[int]) -> dict:
+    predicted = torch.as_tensor(teacher.predict_proba(model, images).argmax(1))
+    forget = torch.isin(labels, torch.tensor(forgotten))
+    return {"remaining": float((predicted[~forget] == labels[~forget]).float().mean()),
+            "forgotten": float((predicted[forget] == labels[forget]).float().mean())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--arch", default="unlearning_cnn", help="the paper's two-convolution network")
+    parser.add_argument("--forget", action="append", required=True, help="comma-separated classes, repeatable")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", default=None, help="default: benchmarks/results/unlearn_classes_<dataset>.json")
+    args = parser.parse_args()
+
+    config = teacher.image_train_config(args.dataset, args.arch, args.data_dir, validation_size=0, progress=False)
+    train = teacher.load_image_dataset(args.dataset, "train", args.data_dir, progress=False)
+    test = teacher.load_image_dataset(args.dataset, "test", args.data_dir, progress=False)
+
+    def untrained():
+        return teacher.create_model(config.arch, **config.arch_options)
+
+    with tempfile.TemporaryDirectory() as work:
+        started = time.perf_counter()
+        original, _ = teacher.fit(config, train.images, train.labels, Path(work) / "original")
+        original_seconds = time.perf_counter() - started
+        rows = []
+        for request in args.forget:
+            forgotten = [int(label) for label in request.split(",")]
+            forget = torch.isin(train.labels, torch.tensor(forgotten))
+            unlearn_config = teacher.UnlearnConfig()
+            scratch, _ = teacher.StochasticTeacherUnlearner(original, untrained, replace(unlearn_config, reconstruct_epochs=0)
+                                                           ).unlearn(train.images[forget], train.images[:0], train.labels[:0])
+            started = time.perf_counter()
+            ours, history = teacher.StochasticTeacherUnlearner(original, untrained, unlearn_config).unlearn(
+                train.images[forget], train.images[~forget], train.labels[~forget], forget_classes=forgotten)
+            ours_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            retrained, _ = teacher.fit(config, train.images[~forget], train.labels[~forget],
+                                       Path(work) / f"retrained-{request}")
+            retrain_seconds = time.perf_counter() - started
+            row = {
+                "forgotten_classes": forgotten,
+                "forgotten_share_of_training": float(forget.float().mean()),
+                "test": {name: class_accuracies(model, test.images, test.labels, forgotten)
+                         for name, model in (("original", original), ("scratch", scratch),
+                                             ("retrained", retrained), ("ours", ours))},
+                "epochs": {"original": config.epochs, "retrained": config.epochs,
+                           "ours": unlearn_config.erase_epochs + unlearn_config.reconstruct_epochs},
+                "seconds": {"ours": round(ours_seconds, 1), "retrained": round(retrain_seconds, 1)},
+                "time_ratio_ours_to_retraining": ours_seconds / retrain_seconds,
+                "history": history,
+            }
+            rows.append(row)
+            print(json.dumps({key: row[key] for key in ("forgotten_classes", "test", "time_ratio_ours_to_retraining")}),
+                  flush=True)
+    result = {"dataset": args.dataset, "arch": args.arch, "train_config": config.to_dict(),
+              "unlearn_config": teacher.UnlearnConfig().to_dict(), "original_seconds": round(original_seconds, 1),
+              "threads": torch.get_num_threads(), "requests": rows}
+    path = Path(args.json or f"benchmarks/results/unlearn_classes_{args.dataset}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print("\n| forgotten | model | epochs | remaining classes | forgotten classes |\n|---|---|---|---|---|")
+    for row in rows:
+        for name in ("original", "scratch", "retrained", "ours"):
+            epochs = {"original": config.epochs, "scratch": 1, "retrained": config.epochs, "ours": 2}[name]
+            figures = row["test"][name]
+            print(f"| {row['forgotten_classes']} | {name} | {epochs} | {figures['remaining']:.2%} "
+                  f"| {figures['forgotten']:.2%} |")
+        print(f"time ours / retraining: {row['time_ratio_ours_to_retraining']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""The stochastic-teacher unlearner (Algorithm 1) on a small problem whose answers are known."""
+
+from __future__ import annotations
+
+import torch
+
+import teacher
+from teacher import StochasticTeacherUnlearner, UnlearnConfig
+
+TINY = {"in_channels": 1, "image_size": 8, "num_classes": 4, "mean": [0.5], "std": [0.25]}
+
+
+def quadrant_images(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class k: noise with its k-th 4x4 quadrant bright. Trivial to learn, so any forgetting is
+    the unlearner's doing."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(count) % 4
+    images = torch.rand(count, 1, 8, 8, generator=generator) * 0.3
+    for label, (row, col) in enumerate([(0, 0), (0, 4), (4, 0), (4, 4)]):
+        images[labels == label, :, row : row + 4, col : col + 4] += 0.6
+    return images, labels
+
+
+def accuracy(model, images, labels) -> float:
+    with torch.no_grad():
+        return float((model(images).argmax(1) == labels).float().mean())
+
+
+def test_a_forgotten_class_is_lost_and_the_others_are_kept(tmp_path):
+    images, labels = quadrant_images(1024, seed=0)
+    test_images, test_labels = quadrant_images(512, seed=1)
+    config = teacher.TrainConfig(dataset="mnist", arch="cnn_tiny", arch_options=TINY, epochs=4, batch_size=32,
+                                 lr=1e-2, weight_decay=0.0)
+    original, _ = teacher.fit(config, images, labels, tmp_path, device="cpu", progress=False)
+    forget, retain = labels == 3, labels != 3
+    assert accuracy(original, test_images, test_labels) > 0.95
+
+    def untrained():
+        return teacher.create_model("cnn_tiny", **TINY)
+
+    unlearner = StochasticTeacherUnlearner(original, untrained, UnlearnConfig(batch_size=32, erase_lr=1e-2,
+                                                                              reconstruct_lr=1e-2))
+    unlearned, history = unlearner.unlearn(images[forget], images[retain], labels[retain], progress=False)
+
+    test_forget, test_retain = test_labels == 3, test_labels != 3
+    assert accuracy(unlearned, test_images[test_forget], test_labels[test_forget]) < 0.1
+    assert accuracy(unlearned, test_images[test_retain], test_labels[test_retain]) > 0.95
+    assert [len(history["erase"]), len(history["reconstruct"])] == [1, 1]  # one epoch each, as the paper
+    assert history["erase"][0]["examples"] == int(forget.sum())
+    # M_d itself is untouched: the unlearner works on a copy.
+    assert accuracy(original, test_images[test_forget], test_labels[test_forget]) > 0.95
+
+
+def test_erasure_pulls_the_forgotten_outputs_towards_the_stochastic_teacher(tmp_path):
+    images, labels = quadrant_images(512, seed=0)
+    config = teacher.TrainConfig(dataset="mnist", arch="cnn_tiny", arch_options=TINY, epochs=3, batch_size=32,
+                                 lr=1e-2, weight_decay=0.0)
+    original, _ = teacher.fit(config, images, labels, tmp_path, device="cpu", progress=False)
+    forget = images[labels == 0]
+
+    def untrained():
+        return teacher.create_model("cnn_tiny", **TINY)
+
+    erase_only = UnlearnConfig(reconstruct_epochs=0, erase_epochs=3, batch_size=32, erase_lr=1e-2)
+    unlearned, _ = StochasticTeacherUnlearner(original, untrained, erase_only).unlearn(
+        forget, images[:0], labels[:0], progress=False)
+    torch.manual_seed(erase_only.seed)
+    stochastic = untrained().eval()  # the same M_s: built right after seeding, as the unlearner does
+
+    def distance(model):
+        with torch.no_grad():
+            return float((torch.softmax(model(forget), 1) - torch.softmax(stochastic(forget), 1)).abs().sum(1).mean())
+
+    assert distance(unlearned) < 0.5 * distance(original)
+
+
+def test_the_kl_is_eq_3_and_ignores_classes_the_teacher_masks():
+    from teacher._unlearn import _kl
+
+    teacher_logits = torch.tensor([[2.0, 0.5, -1.0]])
+    student_logits = torch.tensor([[0.3, 0.1, 0.2]], requires_grad=True)
+    p, q = torch.softmax(teacher_logits / 2, 1), torch.softmax(student_logits / 2, 1)
+    assert torch.allclose(_kl(teacher_logits, student_logits, 2.0), (p * (p / q).log()).sum())
+    masked = teacher_logits.clone()
+    masked[:, 2] = -torch.inf
+    loss = _kl(masked, student_logits, 1.0)
+    loss.backward()
+    p = torch.softmax(masked, 1)
+    assert p[0, 2] == 0 and torch.isfinite(loss) and torch.isfinite(student_logits.grad).all()
+    assert torch.allclose(loss, (p[:, :2] * (p[:, :2].log() - torch.log_softmax(student_logits, 1)[:, :2])).sum())
