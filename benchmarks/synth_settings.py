@@ -24,6 +24,7 @@ import torch
 
 import synth
 import teacher
+from _results import append_json_line
 from edgekit._pipeline import _teacher_contract
 from edgekit._store import ArtifactStore
 from student import student_config, student_targets, teacher_labeller
@@ -114,10 +115,7 @@ def main() -> None:
             row["students"].append({"arch": arch, "labels": labels, "temperature": temperature, **overrides,
                                     "fit_seconds": round(time.perf_counter() - started, 1),
                                     "validation": score(network)})
-    print(json.dumps(row), flush=True)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.json, "a") as handle:
-        handle.write(json.dumps(row) + "\n")
+    append_json_line(args.json, row)
 
 
 if __name__ == "__main__":

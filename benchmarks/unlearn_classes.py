@@ -30,6 +30,14 @@ def class_accuracies(model, images: torch.Tensor, labels: torch.Tensor, forgotte
             "forgotten": float((predicted[forget] == labels[forget]).float().mean())}
 
 
+def erasure_only(original, untrained, config: teacher.UnlearnConfig, forget_inputs: torch.Tensor):
+    """The paper's Scratch model: the unlearner's erasure stage alone (the same seed, so the same
+    erasure that its full run starts with)."""
+    model, _ = teacher.StochasticTeacherUnlearner(original, untrained, replace(config, reconstruct_epochs=0)).unlearn(
+        forget_inputs, forget_inputs[:0], torch.zeros(0, dtype=torch.long), progress=False)
+    return model
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="mnist")
@@ -55,8 +63,7 @@ def main() -> None:
             forgotten = [int(label) for label in request.split(",")]
             forget = torch.isin(train.labels, torch.tensor(forgotten))
             unlearn_config = teacher.UnlearnConfig()
-            scratch, _ = teacher.StochasticTeacherUnlearner(original, untrained, replace(unlearn_config, reconstruct_epochs=0)
-                                                           ).unlearn(train.images[forget], train.images[:0], train.labels[:0])
+            scratch = erasure_only(original, untrained, unlearn_config, train.images[forget])
             started = time.perf_counter()
             ours, history = teacher.StochasticTeacherUnlearner(original, untrained, unlearn_config).unlearn(
                 train.images[forget], train.images[~forget], train.labels[~forget], forget_classes=forgotten)

@@ -20,7 +20,9 @@ from pathlib import Path
 import torch
 
 import teacher
+from _results import append_json_line
 from teacher._image_teacher import split_validation
+from unlearn_classes import class_accuracies, erasure_only
 
 
 def main() -> None:
@@ -52,13 +54,10 @@ def main() -> None:
 
     forgotten = [int(label) for label in args.forget.split(",")]
     forget = torch.isin(train.labels, torch.tensor(forgotten))
-    held_out_forgotten = torch.isin(validation.labels, torch.tensor(forgotten))
 
     def accuracies(model) -> dict:
-        predicted = torch.as_tensor(teacher.predict_proba(model, validation.images).argmax(1))
-        right = predicted == validation.labels
-        return {"remaining": round(float(right[~held_out_forgotten].float().mean()), 4),
-                "forgotten": round(float(right[held_out_forgotten].float().mean()), 4)}
+        figures = class_accuracies(model, validation.images, validation.labels, forgotten)
+        return {name: round(value, 4) for name, value in figures.items()}
 
     def untrained():
         return teacher.create_model(config.arch, **config.arch_options)
@@ -66,9 +65,7 @@ def main() -> None:
     print(json.dumps({"original": accuracies(original)}), flush=True)
     for overrides in json.loads(args.variants):
         unlearn_config = replace(teacher.UnlearnConfig(), **overrides)
-        scratch, _ = teacher.StochasticTeacherUnlearner(original, untrained, replace(unlearn_config, reconstruct_epochs=0)
-                                                       ).unlearn(train.images[forget], train.images[:0], train.labels[:0],
-                                                                 progress=False)
+        scratch = erasure_only(original, untrained, unlearn_config, train.images[forget])
         started = time.perf_counter()
         ours, _ = teacher.StochasticTeacherUnlearner(original, untrained, unlearn_config).unlearn(
             train.images[forget], train.images[~forget], train.labels[~forget],
@@ -76,10 +73,7 @@ def main() -> None:
         row = {"dataset": args.dataset, "arch": args.arch, "forgotten_classes": forgotten, "overrides": overrides,
                "class_mask": not args.no_class_mask, "original": accuracies(original), "scratch": accuracies(scratch),
                "ours": accuracies(ours), "unlearn_seconds": round(time.perf_counter() - started, 1)}
-        print(json.dumps(row), flush=True)
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.json, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        append_json_line(args.json, row)
 
 
 if __name__ == "__main__":

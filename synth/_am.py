@@ -39,7 +39,7 @@ from synth._generator import GeneratorBank, hrv_starts, make_generator, output_r
 # rank real minutes backwards), so they stay short; each noise vector starts from its own random
 # heart, and as many random hearts again join the set with the teacher's labels (apnea student on
 # validation nights, AUC: 0.881 from a steady heart, 0.894 from random hearts, 0.921 with the
-# labelled hearts; its accuracy at its own decision threshold, student.STUDENT_RECIPES: 84.8 %).
+# labelled hearts).
 MODALITY_DEFAULTS = {
     "image": {"generators": 256, "samples_per_generator": 4, "latent_dim": 16, "premove_max_steps": 40,
               "relays": 4, "generator_width": 32, "start_variation": "flat", "labelled_starts": 0},

@@ -2,8 +2,8 @@
 
 Each shard `shard-NNNNN.pt` is a plain dict written atomically: `inputs` (float16, the teacher's raw
 units), `logits` (float32 teacher logits), `targets` (the class AM aimed at; for a labelled start,
-the teacher's call), `thresholds` (the T of each sample's leg; 0 for a labelled start) and `rounds` (the rounds it holds). A run that stops loses at most one
-shard's worth of rounds; `generate(..., resume=True)` continues after the last shard.
+the teacher's call), `thresholds` (the T of each sample's leg; 0 for a labelled start) and `rounds`
+(the rounds it holds). A run that stops loses at most one shard's worth of rounds; `generate(..., resume=True)` continues after the last shard.
 """
 
 from __future__ import annotations

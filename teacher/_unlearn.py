@@ -99,7 +99,8 @@ class StochasticTeacherUnlearner:
             batch = to_float(inputs[index])
             with torch.no_grad():
                 guide_logits = guide(batch)
-                guide_logits[:, list(masked)] = -torch.inf
+                if masked:
+                    guide_logits[:, list(masked)] = -torch.inf
             logits = model(batch)
             loss = _kl(guide_logits, logits, self.config.temperature)
             if labels is not None:
