@@ -12,7 +12,7 @@ import edge_export
 import student
 import synth
 import teacher
-from edgekit import _audit
+from edgekit import _audit, _explain
 from edgekit._store import Artifact, ArtifactStore, code_version
 
 # The demo's embedded nights: eight learning-set nights of every kind (a: apnea, b: borderline,
@@ -133,11 +133,13 @@ def run_demo(out: str | os.PathLike, *, fresh: bool = True, progress: bool = Tru
     synthesise a set from the teacher alone; distil a student on that set only and score it on the same
     night with the teacher's decision rule; audit how traceable the synthetic set is to the real nights.
 
-    Then export the student as an int8 bundle for phones and replay the held-out night through it.
+    Then export the student as an int8 bundle for phones and replay the held-out night through it,
+    and explain the flagged minute the bundle was surest of with NeuroMask.
 
     Returns the teacher's id and figures (top level, as `evaluate_teacher` gives them), then `synth`
     and `synth_metrics`, `student` and `student_figures`, the audit's report under `audit`, `bundle`
-    and `bundle_metrics`, and the night's `replay` summary with its `replay_plot`.
+    and `bundle_metrics`, the night's `replay` summary with its `replay_plot`, and the `explanation`
+    (minute, probability, seconds, figure; None when no minute was flagged).
     """
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(DEMO_THREADS)
@@ -177,6 +179,17 @@ def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
     replay = edge_export.replay_night(loaded, night, data_dir, progress=progress)
     plot = out / f"{night}-replay.png"
     edge_export.plot_night(replay, loaded.spec["decision"]["threshold"], plot)
+
+    # Why: NeuroMask on the flagged minute the phone was surest of, drawn over its heart-rate series.
+    flagged = [minute for minute, flag in enumerate(replay["flags"]) if flag]
+    explained = None
+    if flagged:
+        minute = max(flagged, key=lambda m: replay["probability"][m])
+        explanation = _explain.explain_minutes(store, pupil.id, night, [minute], data_dir=data_dir)
+        figure = out / f"{night}-minute{minute}-neuromask.png"
+        _explain.plot_minute(explanation, 0, figure)
+        explained = {"minute": minute, "probability": float(explanation["probability"][0]),
+                     "seconds": explanation["seconds"], "figure": str(figure)}
     return {
         "teacher": artifact.id,
         "runs": str(out),
@@ -195,6 +208,7 @@ def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
         "bundle_metrics": bundle.manifest["metrics"],
         "replay": {key: value for key, value in replay.items() if not isinstance(value, list)},
         "replay_plot": str(plot),
+        "explanation": explained,
     }
 
 

@@ -9,9 +9,10 @@ import os
 import sys
 
 import edge_export
+import student
 import synth
 import teacher
-from edgekit import _audit, _pipeline
+from edgekit import _audit, _explain, _pipeline
 from edgekit._store import ArtifactStore, format_table
 
 
@@ -208,6 +209,27 @@ def cmd_replay(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    if (args.minute is None) == (not args.night):
+        raise ValueError("say which minute to explain: --minute N, or --night for every flagged minute")
+    store = ArtifactStore(args.runs or os.environ.get("EDGEKIT_RUNS") or "runs")
+    minutes = None if args.night else [args.minute]
+    result = _explain.explain_minutes(store, args.artifact, args.record, minutes, method=args.method,
+                                      target=args.target, data_dir=args.data_dir, progress=not args.quiet)
+    if args.night:
+        path = args.out or f"{args.record}-{args.method}.html"
+        _explain.write_night_report(result, path)
+        print(f"{args.record}: {len(result['minutes'])} flagged minutes explained ({args.method}) in "
+              f"{result['seconds']:.1f} s; report: {path}")
+        return 0
+    path = args.out or f"{args.record}-minute{args.minute}-{args.method}.png"
+    _explain.plot_minute(result, 0, path)
+    print(f"{args.record} minute {args.minute}: P(apnea) {result['probability'][0]:.2f}, "
+          f"{'flagged apnea' if result['flagged'][0] else 'not flagged'}; {args.method} explained it in "
+          f"{result['seconds']:.2f} s; figure: {path}")
+    return 0
+
+
 def cmd_runs(args) -> int:
     store = ArtifactStore(_runs_dir(args))
     print(format_table(store.list(args.kind)))
@@ -247,11 +269,18 @@ def cmd_demo(args) -> int:
     print(_format_student(figures["student_figures"], figures))
     print(_audit.format_report(figures["audit"]))
     verification, replay = figures["bundle_metrics"]["verification"], figures["replay"]
+    night_name = replay["record"]
     print(f"bundle {figures['bundle']} (int8, {figures['bundle_metrics']['pte_bytes']} bytes; decisions agree with "
           f"the eager student on {verification['decision_agreement']:.1%} of {verification['samples']} synthetic samples)")
     print(f"replay {replay['record']} through the .pte: estimated AHI {replay['estimated_ahi']:.1f} "
           f"({'apneic' if replay['apneic'] else 'not apneic'}; reference {replay['reference_ahi']:.1f}) in "
           f"{replay['runtime_seconds']:.2f} s; the night: {figures['replay_plot']}")
+    explained = figures["explanation"]
+    if explained:
+        print(f"why: {night_name} minute {explained['minute']} (P(apnea) {explained['probability']:.2f}) explained by "
+              f"NeuroMask in {explained['seconds']:.2f} s: {explained['figure']}")
+    else:
+        print(f"why: no minute of {night_name} was flagged, so there is nothing to explain")
     print(f"artifacts in {figures['runs']} (list them with: edgekit runs --out {figures['runs']})")
     return 0
 
@@ -351,6 +380,20 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--plot", help="write a PNG of the night")
     _add_common(replay)
     replay.set_defaults(func=cmd_replay)
+
+    explain = commands.add_parser("explain", help="why a model flagged a minute (or every flagged minute of a night)")
+    explain.add_argument("artifact", help="student or teacher artifact id, unique id prefix, or directory")
+    explain.add_argument("--record", required=True, help="night, e.g. x05")
+    explain.add_argument("--minute", type=int, help="minute of the night to explain (from 0)")
+    explain.add_argument("--night", action="store_true", help="every flagged minute of the night, into one HTML report")
+    explain.add_argument("--method", choices=student.METHODS, default="neuromask")
+    explain.add_argument("--target", choices=teacher.LABEL_NAMES, default="apnea", help="the class whose evidence is shown")
+    explain.add_argument("--out", help="figure (.png) or, with --night, report (.html) path")
+    # --out names the figure here (as the command line has it), so the runs directory is --runs.
+    explain.add_argument("--runs", help="runs directory holding artifacts (default: $EDGEKIT_RUNS, else ./runs)")
+    explain.add_argument("--data-dir", help="data directory (default: $EDGEKIT_DATA, else ./data)")
+    explain.add_argument("--quiet", action="store_true", help="no progress bars")
+    explain.set_defaults(func=cmd_explain)
 
     runs = commands.add_parser("runs", help="list the artifacts of a runs directory")
     runs.add_argument("--kind", help="only this kind (teacher, synth, student, ...)")

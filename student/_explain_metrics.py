@@ -87,6 +87,10 @@ def gini(maps: torch.Tensor) -> np.ndarray:
     return 1.0 - 2.0 * (shares * weights).sum(axis=1)
 
 
+# How much less alike (in rank correlation) maps of a randomised model must be than reruns.
+CHECK_MARGIN = 0.1
+
+
 def randomised_copy(model: nn.Module, seed: int = 0) -> nn.Module:
     """The same architecture with every layer re-initialised (full randomisation, not cascading)."""
     torch.manual_seed(seed)
@@ -113,8 +117,9 @@ def randomisation_check(explain: Callable[[nn.Module, torch.Tensor, torch.Tensor
     `explain(model, inputs, target, seed)` gives maps. The maps of the trained model are compared
     (Spearman, per example) with those of a randomised copy, for the same target classes, and, for a
     stochastic explainer, with a second run of itself under another seed: its own noise floor. The
-    check passes when three quarters of the examples are less similar to the randomised model's map
-    than three quarters of them are to a rerun (a deterministic method reruns identically: 1).
+    check passes when the upper quartile of the similarity to the randomised model's maps lies at
+    least `CHECK_MARGIN` below the lower quartile of the similarity to a rerun (a deterministic
+    method reruns identically: 1).
     """
     trained = explain(model, inputs, target, 0)
     to_random = rank_correlation(trained, explain(randomised_copy(model), inputs, target, 0))
@@ -125,5 +130,5 @@ def randomisation_check(explain: Callable[[nn.Module, torch.Tensor, torch.Tensor
         "similarity_to_randomised_q75": float(np.quantile(to_random, 0.75)),
         "similarity_to_rerun_median": float(np.median(rerun)),
         "similarity_to_rerun_q25": float(np.quantile(rerun, 0.25)),
-        "passes": bool(np.quantile(to_random, 0.75) < np.quantile(rerun, 0.25)),
+        "passes": bool(np.quantile(to_random, 0.75) < np.quantile(rerun, 0.25) - CHECK_MARGIN),
     }

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -198,6 +199,47 @@ def test_resume_an_interrupted_run_through_the_cli(tmp_path, embedded_apnea_dir)
     assert not staging.exists()  # sealed into the artifact
 
 
+def test_explain_one_minute_draws_its_figure(trained, embedded_apnea_dir, tmp_path):
+    _, out, _, runs = trained
+    figure = tmp_path / "minute.png"
+    code, text, err = run_cli("explain", out.strip(), "--record", "x01", "--minute", "200", "--runs", runs,
+                              "--data-dir", embedded_apnea_dir, "--out", figure, "--quiet")
+    assert code == 0, err
+    assert re.match(r"^x01 minute 200: P\(apnea\) [01]\.\d\d, (flagged apnea|not flagged); neuromask explained", text)
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_explain_a_night_writes_one_figure_per_flagged_minute(trained, embedded_apnea_dir, tmp_path):
+    _, out, _, runs = trained
+    report = tmp_path / "night.html"
+    code, text, err = run_cli("explain", out.strip(), "--record", "x01", "--night", "--method", "occlusion",
+                              "--runs", runs, "--data-dir", embedded_apnea_dir, "--out", report, "--quiet")
+    assert code == 0, err
+    flagged = int(re.match(r"^x01: (\d+) flagged minutes explained \(occlusion\)", text).group(1))
+    assert report.read_text().count("<img ") == flagged
+
+
+def test_explain_with_relabel_trains_its_vae_once(trained, embedded_apnea_dir, tmp_path):
+    _, out, _, runs = trained
+    for _ in range(2):
+        code, _, err = run_cli("explain", out.strip(), "--record", "x01", "--minute", "10", "--method", "relabel",
+                               "--runs", runs, "--data-dir", embedded_apnea_dir, "--out", tmp_path / "r.png", "--quiet")
+        assert code == 0, err
+    assert len(ArtifactStore(runs).list("vae")) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--minute", "100000"], "x01 has minutes 0-"),
+    ([], "say which minute to explain"),
+    (["--minute", "3", "--night"], "say which minute to explain"),
+])
+def test_explain_refuses_a_minute_that_is_not_there(trained, embedded_apnea_dir, argv, message):
+    _, out, _, runs = trained
+    code, _, err = run_cli("explain", out.strip(), "--record", "x01", *argv, "--runs", runs,
+                           "--data-dir", embedded_apnea_dir, "--quiet")
+    assert code == 2 and message in err
+
+
 def test_demo_runs_teacher_synth_student_audit_export_and_replay(tmp_path, monkeypatch):
     """`edgekit demo` end to end with its sizes cut down: every stage leaves its artifact, chained."""
     import synth
@@ -249,3 +291,9 @@ def test_demo_runs_teacher_synth_student_audit_export_and_replay(tmp_path, monke
     assert re.search(rf"^replay x01 through the .pte: estimated AHI [0-9.]+ .*{runs / 'x01-replay.png'}$", out,
                      re.MULTILINE)
     assert (runs / "x01-replay.png").stat().st_size > 0
+    # And it ends by explaining the flagged minute the bundle was surest of (when it flagged one).
+    why = re.search(r"^why: (.*)$", out, re.MULTILINE).group(1)
+    figure = re.search(r"NeuroMask in [0-9.]+ s: (\S+-neuromask\.png)$", why)
+    assert figure or why == "no minute of x01 was flagged, so there is nothing to explain"
+    if figure:
+        assert Path(figure.group(1)).read_bytes()[:4] == b"\x89PNG"
