@@ -3,7 +3,8 @@
 Trains the original model M_d on every training image with the dataset's recipe, then for each
 request (forget one class = 10 %, two classes = 20 %) compares, on the real test split:
 Original (M_d), Scratch (after the erasure epoch only), Retrained (the same recipe on D_r alone,
-from scratch: the gold standard) and Ours (erasure + reconstruction, one epoch each). Wall time is
+from scratch: the gold standard) and Ours (erasure + reconstruction, one epoch each), with the
+baselines fine-tune, NegGrad+ and bad teaching (`teacher._unlearn_baselines`). Wall time is
 reported as the ratio ours / retraining, measured in the same run.
 
     EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_classes.py --dataset mnist --forget 3 --forget 3,8
@@ -36,6 +37,13 @@ def erasure_only(original, untrained, config: teacher.UnlearnConfig, forget_inpu
     model, _ = teacher.StochasticTeacherUnlearner(original, untrained, replace(config, reconstruct_epochs=0)).unlearn(
         forget_inputs, forget_inputs[:0], torch.zeros(0, dtype=torch.long), progress=False)
     return model
+
+
+def epochs_of(config, unlearn_config, baseline) -> dict:
+    """Passes over data each model took (bad teaching: one over D_f and a share of D_r)."""
+    return {"original": config.epochs, "scratch": unlearn_config.erase_epochs, "retrained": config.epochs,
+            "ours": unlearn_config.erase_epochs + unlearn_config.reconstruct_epochs,
+            "finetune": baseline.finetune_epochs, "neggrad+": baseline.neggrad_epochs, "bad_teacher": 1}
 
 
 def main() -> None:
@@ -72,15 +80,24 @@ def main() -> None:
             retrained, _ = teacher.fit(config, train.images[~forget], train.labels[~forget],
                                        Path(work) / f"retrained-{request}")
             retrain_seconds = time.perf_counter() - started
+            baseline = teacher.BaselineConfig()
+            tuned, tuned_seconds = teacher.finetune(original, train.images[~forget], train.labels[~forget], baseline)
+            negated, negated_seconds = teacher.neggrad_plus(original, train.images[forget], train.labels[forget],
+                                                            train.images[~forget], train.labels[~forget], baseline)
+            taught, taught_seconds = teacher.bad_teacher(original, untrained, train.images[forget],
+                                                         train.images[~forget], baseline)
+            models = {"original": original, "scratch": scratch, "retrained": retrained, "ours": ours,
+                      "finetune": tuned, "neggrad+": negated, "bad_teacher": taught}
+            seconds = {"ours": ours_seconds, "retrained": retrain_seconds, "finetune": tuned_seconds,
+                       "neggrad+": negated_seconds, "bad_teacher": taught_seconds}
             row = {
                 "forgotten_classes": forgotten,
                 "forgotten_share_of_training": float(forget.float().mean()),
                 "test": {name: class_accuracies(model, test.images, test.labels, forgotten)
-                         for name, model in (("original", original), ("scratch", scratch),
-                                             ("retrained", retrained), ("ours", ours))},
-                "epochs": {"original": config.epochs, "retrained": config.epochs,
-                           "ours": unlearn_config.erase_epochs + unlearn_config.reconstruct_epochs},
-                "seconds": {"ours": round(ours_seconds, 1), "retrained": round(retrain_seconds, 1)},
+                         for name, model in models.items()},
+                "epochs": epochs_of(config, unlearn_config, baseline),
+                "seconds": {name: round(value, 1) for name, value in seconds.items()},
+                "time_ratio_to_retraining": {name: value / retrain_seconds for name, value in seconds.items()},
                 "time_ratio_ours_to_retraining": ours_seconds / retrain_seconds,
                 "history": history,
             }
@@ -88,19 +105,18 @@ def main() -> None:
             print(json.dumps({key: row[key] for key in ("forgotten_classes", "test", "time_ratio_ours_to_retraining")}),
                   flush=True)
     result = {"dataset": args.dataset, "arch": args.arch, "train_config": config.to_dict(),
-              "unlearn_config": teacher.UnlearnConfig().to_dict(), "original_seconds": round(original_seconds, 1),
+              "unlearn_config": teacher.UnlearnConfig().to_dict(), "baseline_config": teacher.BaselineConfig().to_dict(), "original_seconds": round(original_seconds, 1),
               "threads": torch.get_num_threads(), "requests": rows}
     path = Path(args.json or f"benchmarks/results/unlearn_classes_{args.dataset}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
-    print("\n| forgotten | model | epochs | remaining classes | forgotten classes |\n|---|---|---|---|---|")
+    print("\n| forgotten | model | epochs | remaining classes | forgotten classes | time / retraining |\n"
+          "|---|---|---|---|---|---|")
     for row in rows:
-        for name in ("original", "scratch", "retrained", "ours"):
-            epochs = {"original": config.epochs, "scratch": 1, "retrained": config.epochs, "ours": 2}[name]
-            figures = row["test"][name]
-            print(f"| {row['forgotten_classes']} | {name} | {epochs} | {figures['remaining']:.2%} "
-                  f"| {figures['forgotten']:.2%} |")
-        print(f"time ours / retraining: {row['time_ratio_ours_to_retraining']:.3f}")
+        for name, figures in row["test"].items():
+            ratio = row["time_ratio_to_retraining"].get(name)
+            print(f"| {row['forgotten_classes']} | {name} | {row['epochs'][name]} | {figures['remaining']:.2%} "
+                  f"| {figures['forgotten']:.2%} | {'' if ratio is None else f'{ratio:.3f}'} |")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from teacher._models import REGISTRY, InputContract, create_model, get_entry, im
 from teacher._rr import BeatNoise, RRSeries, clean_rr, minute_windows, resample_rr
 from teacher._training import TrainConfig, fit, predict_proba, resolve_device, to_float
 from teacher._unlearn import StochasticTeacherUnlearner, UnlearnConfig
+from teacher._unlearn_baselines import BaselineConfig, bad_teacher, finetune, neggrad_plus
 
 DATASETS = ("apnea-ecg", *IMAGE_DATASETS)
 # Nine real nights shipped with the package (see its README): the demo's data and the tests'.

@@ -88,3 +88,26 @@ def test_the_kl_is_eq_3_and_ignores_classes_the_teacher_masks():
     p = torch.softmax(masked, 1)
     assert p[0, 2] == 0 and torch.isfinite(loss) and torch.isfinite(student_logits.grad).all()
     assert torch.allclose(loss, (p[:, :2] * (p[:, :2].log() - torch.log_softmax(student_logits, 1)[:, :2])).sum())
+
+
+def test_baselines_start_from_the_original_and_negative_methods_forget(tmp_path):
+    """Fine-tuning keeps what the other classes need; NegGrad+ and bad teaching, which push away
+    from the forgotten class, lose it; none touches M_d."""
+    images, labels = quadrant_images(1024, seed=0)
+    test_images, test_labels = quadrant_images(512, seed=1)
+    config = teacher.TrainConfig(dataset="mnist", arch="cnn_tiny", arch_options=TINY, epochs=4, batch_size=32,
+                                 lr=1e-2, weight_decay=0.0)
+    original, _ = teacher.fit(config, images, labels, tmp_path, device="cpu", progress=False)
+    forget, retain = labels == 3, labels != 3
+    test_forget, test_retain = test_labels == 3, test_labels != 3
+    baseline = teacher.BaselineConfig(batch_size=32, bad_teacher_lr=1e-2)
+
+    tuned, seconds = teacher.finetune(original, images[retain], labels[retain], baseline)
+    assert seconds > 0 and accuracy(tuned, test_images[test_retain], test_labels[test_retain]) > 0.95
+    negated, _ = teacher.neggrad_plus(original, images[forget], labels[forget], images[retain], labels[retain], baseline)
+    assert accuracy(negated, test_images[test_forget], test_labels[test_forget]) < 0.1
+    assert accuracy(negated, test_images[test_retain], test_labels[test_retain]) > 0.9
+    taught, _ = teacher.bad_teacher(original, lambda: teacher.create_model("cnn_tiny", **TINY), images[forget],
+                                    images[retain], baseline)
+    assert accuracy(taught, test_images[test_forget], test_labels[test_forget]) < 0.5
+    assert accuracy(original, test_images[test_forget], test_labels[test_forget]) > 0.95
