@@ -1,7 +1,9 @@
 """How NeuroMask's settings were chosen: on validation nights only (the learning set's carved-out
 nights; x01-x35 are scored once, by benchmarks/explain.py).
 
-Each row explains the same flagged validation minutes with one NeuroMask setting and reports its
+Each row explains the same flagged validation minutes with one NeuroMask setting (with
+`--relabel`: one latent noise of re-label distillation, its VAE trained on the other learning
+nights) and reports its
 deletion and insertion AUC next to Occlusion's (the strongest baseline on deletion), the difference
 per minute with its standard error. One JSON line per setting in
 benchmarks/results/explain_settings.jsonl.
@@ -48,6 +50,8 @@ def main() -> None:
     parser.add_argument("--runs", required=True)
     parser.add_argument("--student", required=True)
     parser.add_argument("--minutes", type=int, default=300)
+    parser.add_argument("--relabel", action="store_true",
+                        help="sweep re-label distillation's latent noise instead of NeuroMask's settings")
     parser.add_argument("--out", default="benchmarks/results/explain_settings.jsonl")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -57,10 +61,20 @@ def main() -> None:
     inputs, _ = apnea_inputs(model, contract, teacher.official_split(0)["val"], args.minutes, seed=0)
     target = torch.ones(len(inputs), dtype=torch.long)
     occlusion = student.deletion_insertion(model, inputs, student.CaptumBaseline(model, "occlusion").explain(inputs, target), target)
-    for name, overrides in SETTINGS:
-        config = dataclasses.replace(student.NeuroMaskConfig(), **overrides)
+    if args.relabel:
+        windows, _ = teacher.load_windows(teacher.official_split(0)["train"], None, teacher.window_spec(contract),
+                                          progress=False)
+        vae, _ = student.train_vae(torch.from_numpy(windows.inputs).float())
+        explainers = [(f"relabel, latent noise {noise}",
+                       student.RelabelDistillation(model, vae, student.RelabelConfig(latent_noise=noise)))
+                      for noise in (1.0, 3.0, 6.0)]
+    else:
+        explainers = [(name, student.NeuroMask(model, dataclasses.replace(student.NeuroMaskConfig(), **overrides)))
+                      for name, overrides in SETTINGS]
+    for name, explainer in explainers:
+        config = explainer.config
         started = time.perf_counter()
-        maps = student.NeuroMask(model, config).explain(inputs, target)
+        maps = explainer.explain(inputs, target)
         seconds = time.perf_counter() - started
         scores = student.deletion_insertion(model, inputs, maps, target)
         difference = scores["deletion"] - occlusion["deletion"]
