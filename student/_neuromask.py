@@ -1,7 +1,7 @@
 """NeuroMask (Alzantot et al., Algorithm 1): the explanation is a mask learned so that the masked
 input keeps the model's decision while hiding as much of the input as it can, smoothly.
 
-For mask weights W (one per input position) and mask m = sigmoid(W):
+For mask weights W (one per block of input positions, `NeuroMaskConfig.block`) and mask m = sigmoid(W):
 
     L = lambda_p * CE(decision on x, f(x_masked)) + lambda_sp * |W + tau|_1 + lambda_sm * |W conv Laplacian|_1
         [+ lambda_del * -log(1 - p(decision | x with the kept part removed))]
