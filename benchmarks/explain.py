@@ -20,7 +20,6 @@ batched. Results: a JSON file and a PNG of the mean deletion and insertion curve
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -36,15 +35,24 @@ import teacher  # noqa: E402
 from edgekit._store import ArtifactStore, write_json_atomic  # noqa: E402
 
 
-def apnea_inputs(model, contract, records: list[str], count: int, seed: int) -> tuple[torch.Tensor, dict]:
-    """`count` random minutes of `records` that the model calls apnea, and where they come from."""
+def load_explained(runs: str, ref: str):
+    """(artifact, model, input contract) of the student or teacher to explain."""
+    artifact = ArtifactStore(runs).get(ref)
+    model, _ = teacher.load_teacher(artifact.path)
+    return artifact, model, teacher.InputContract.from_dict(artifact.manifest["contract"])
+
+
+def flagged_minutes(model, contract, records: list[str]) -> tuple[torch.Tensor, np.ndarray]:
+    """Every window of `records` the model calls apnea, and the night each comes from."""
     windows, _ = teacher.load_windows(records, None, teacher.window_spec(contract), progress=False)
     inputs = torch.from_numpy(windows.inputs).float()
-    called, _ = student.decisions(model, inputs)
-    flagged = np.flatnonzero(called.numpy() == 1)
-    chosen = np.sort(np.random.default_rng(seed).choice(flagged, size=min(count, len(flagged)), replace=False))
-    return inputs[chosen], {"records": records, "minutes_flagged": int(len(flagged)), "minutes_scored": int(len(chosen)),
-                            "windows": windows.select(chosen)}
+    flagged = student.decisions(model, inputs)[0].numpy() == 1
+    return inputs[flagged], windows.records[flagged]
+
+
+def sample(count: int, available: int, seed: int) -> np.ndarray:
+    """`count` sorted random indices out of `available` (all of them when fewer)."""
+    return np.sort(np.random.default_rng(seed).choice(available, size=min(count, available), replace=False))
 
 
 def image_inputs(model, dataset: str, count: int, seed: int) -> torch.Tensor:
@@ -97,20 +105,14 @@ def score_method(method: str, model, vae, inputs: torch.Tensor, target: torch.Te
     }
 
 
-def night_time(model, contract, records: list[str]) -> dict:
+def night_time(model, flagged: torch.Tensor, nights: np.ndarray) -> dict:
     """NeuroMask over every flagged minute of the night with most of them, in one batch."""
-    best = None
-    for record in records:
-        windows, _ = teacher.night_windows(teacher.read_night(record), teacher.window_spec(contract))
-        inputs = torch.from_numpy(windows).float()
-        called, _ = student.decisions(model, inputs)
-        flagged = inputs[called == 1]
-        if best is None or len(flagged) > len(best[1]):
-            best = (record, flagged)
-    record, flagged = best
+    names, counts = np.unique(nights, return_counts=True)
+    record = str(names[counts.argmax()])
+    minutes = flagged[torch.from_numpy(nights == record)]
     started = time.perf_counter()
-    student.NeuroMask(model).explain(flagged, 1)
-    return {"record": record, "flagged_minutes": int(len(flagged)), "seconds": round(time.perf_counter() - started, 1)}
+    student.NeuroMask(model).explain(minutes, 1)
+    return {"record": record, "flagged_minutes": int(len(minutes)), "seconds": round(time.perf_counter() - started, 1)}
 
 
 def plot_curves(rows: list[dict], path: Path, title: str) -> None:
@@ -146,9 +148,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
 
-    artifact = ArtifactStore(args.runs).get(args.student)
-    model, _ = teacher.load_teacher(artifact.path)
-    contract = teacher.InputContract.from_dict(artifact.manifest["contract"])
+    artifact, model, contract = load_explained(args.runs, args.student)
     dataset = artifact.manifest["config"]["dataset"]
     result = {"student": artifact.id, "dataset": dataset, "seed": args.seed,
               "neuromask": student.NeuroMaskConfig().to_dict(), "neuromask_paper": student.PAPER_NEUROMASK.to_dict(),
@@ -160,9 +160,9 @@ def main() -> None:
         else:
             scored, vae_records = (args.records.split(",") if args.records else list(teacher.TEST_RECORDS),
                                    list(teacher.LEARNING_RECORDS))
-        inputs, provenance = apnea_inputs(model, contract, scored, args.minutes, args.seed)
-        provenance.pop("windows")
-        result["inputs"] = provenance
+        flagged, nights = flagged_minutes(model, contract, scored)
+        inputs = flagged[sample(args.minutes, len(flagged), args.seed)]
+        result["inputs"] = {"records": scored, "minutes_flagged": len(flagged), "minutes_scored": len(inputs)}
         target = torch.ones(len(inputs), dtype=torch.long)
     else:
         vae_records = []
@@ -185,7 +185,7 @@ def main() -> None:
               f"{row['randomisation']['similarity_to_rerun_median']:.2f})", flush=True)
     result["methods"] = rows
     if contract.modality == "rr-series" and not args.validation:
-        result["night"] = night_time(model, contract, scored)
+        result["night"] = night_time(model, flagged, nights)
         print(f"night {result['night']['record']}: {result['night']['flagged_minutes']} flagged minutes explained "
               f"in {result['night']['seconds']} s", flush=True)
     out = Path(args.out)

@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import student  # noqa: E402
 import teacher  # noqa: E402
 from _results import append_json_line  # noqa: E402
-from edgekit._store import ArtifactStore  # noqa: E402
-from explain import apnea_inputs  # noqa: E402
+from explain import flagged_minutes, load_explained, sample  # noqa: E402
 
 # (what changes from the paper's cost, the overrides). The paper's cost is the first row.
 SETTINGS = [
@@ -55,10 +54,9 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/explain_settings.jsonl")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    artifact = ArtifactStore(args.runs).get(args.student)
-    model, _ = teacher.load_teacher(artifact.path)
-    contract = teacher.InputContract.from_dict(artifact.manifest["contract"])
-    inputs, _ = apnea_inputs(model, contract, teacher.official_split(0)["val"], args.minutes, seed=0)
+    artifact, model, contract = load_explained(args.runs, args.student)
+    flagged, _ = flagged_minutes(model, contract, teacher.official_split(0)["val"])
+    inputs = flagged[sample(args.minutes, len(flagged), seed=0)]
     target = torch.ones(len(inputs), dtype=torch.long)
     occlusion = student.deletion_insertion(model, inputs, student.CaptumBaseline(model, "occlusion").explain(inputs, target), target)
     if args.relabel:

@@ -55,15 +55,14 @@ def deletion_insertion(model: nn.Module, inputs: torch.Tensor, maps: torch.Tenso
         ranks = _ranks(maps[start:start + chunk].reshape(x.shape[0], -1))  # (b, P)
         top = ranks.unsqueeze(1) < moved.view(1, -1, 1)  # (b, S+1, P): among the first k moved
         spatial = x.shape[2:]
-        reference = neutral_reference(x)
+        repeated = x.repeat_interleave(steps + 1, dim=0)  # (b*(S+1), ...): one copy per point of the curve
+        reference = neutral_reference(x).repeat_interleave(steps + 1, dim=0)
+        chosen = target[start:start + chunk].repeat_interleave(steps + 1)
         curves = []
         for keep in (~top, top):  # deletion keeps what is not yet removed; insertion what is restored
-            keep = keep.float().reshape(-1, *spatial)  # (b*(S+1), *spatial)
-            repeated = x.repeat_interleave(steps + 1, dim=0)
-            blended = blend(repeated, keep, reference.repeat_interleave(steps + 1, dim=0))
+            blended = blend(repeated, keep.float().reshape(-1, *spatial), reference)
             with torch.no_grad():
                 probabilities = torch.softmax(model(blended), dim=-1)
-            chosen = target[start:start + chunk].repeat_interleave(steps + 1)
             curves.append(probabilities[torch.arange(len(chosen)), chosen].reshape(x.shape[0], steps + 1))
         deletion.append(curves[0])
         insertion.append(curves[1])

@@ -21,6 +21,14 @@ def quadrant_images(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
+def train_original(tmp_path, images, labels, epochs: int):
+    """M_d: the tiny network trained on the quadrant images."""
+    config = teacher.TrainConfig(dataset="mnist", arch="cnn_tiny", arch_options=TINY, epochs=epochs, batch_size=32,
+                                 lr=1e-2, weight_decay=0.0)
+    original, _ = teacher.fit(config, images, labels, tmp_path, device="cpu", progress=False)
+    return original
+
+
 def accuracy(model, images, labels) -> float:
     with torch.no_grad():
         return float((model(images).argmax(1) == labels).float().mean())
@@ -29,9 +37,7 @@ def accuracy(model, images, labels) -> float:
 def test_a_forgotten_class_is_lost_and_the_others_are_kept(tmp_path):
     images, labels = quadrant_images(1024, seed=0)
     test_images, test_labels = quadrant_images(512, seed=1)
-    config = teacher.TrainConfig(dataset="mnist", arch="cnn_tiny", arch_options=TINY, epochs=4, batch_size=32,
-                                 lr=1e-2, weight_decay=0.0)
-    original, _ = teacher.fit(config, images, labels, tmp_path, device="cpu", progress=False)
+    original = train_original(tmp_path, images, labels, epochs=4)
     forget, retain = labels == 3, labels != 3
     assert accuracy(original, test_images, test_labels) > 0.95
 
@@ -53,9 +59,7 @@ def test_a_forgotten_class_is_lost_and_the_others_are_kept(tmp_path):
 
 def test_erasure_pulls_the_forgotten_outputs_towards_the_stochastic_teacher(tmp_path):
     images, labels = quadrant_images(512, seed=0)
-    config = teacher.TrainConfig(dataset="mnist", arch="cnn_tiny", arch_options=TINY, epochs=3, batch_size=32,
-                                 lr=1e-2, weight_decay=0.0)
-    original, _ = teacher.fit(config, images, labels, tmp_path, device="cpu", progress=False)
+    original = train_original(tmp_path, images, labels, epochs=3)
     forget = images[labels == 0]
 
     def untrained():
@@ -95,9 +99,7 @@ def test_baselines_start_from_the_original_and_negative_methods_forget(tmp_path)
     from the forgotten class, lose it; none touches M_d."""
     images, labels = quadrant_images(1024, seed=0)
     test_images, test_labels = quadrant_images(512, seed=1)
-    config = teacher.TrainConfig(dataset="mnist", arch="cnn_tiny", arch_options=TINY, epochs=4, batch_size=32,
-                                 lr=1e-2, weight_decay=0.0)
-    original, _ = teacher.fit(config, images, labels, tmp_path, device="cpu", progress=False)
+    original = train_original(tmp_path, images, labels, epochs=4)
     forget, retain = labels == 3, labels != 3
     test_forget, test_retain = test_labels == 3, test_labels != 3
     baseline = teacher.BaselineConfig(batch_size=32, bad_teacher_lr=1e-2)
