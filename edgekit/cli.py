@@ -12,7 +12,8 @@ import edge_export
 import student
 import synth
 import teacher
-from edgekit import _audit, _explain, _pipeline
+from edgekit import _audit, _explain, _pipeline, _unlearn
+from edgekit._ledger import Ledger, LedgerError
 from edgekit._store import ArtifactStore, format_table
 
 
@@ -236,6 +237,84 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def _request_targets(args) -> tuple[str, list[str]]:
+    given = [(kind, value) for kind, value in (("patient", args.patient), ("class", args.class_),
+                                               ("samples", args.samples)) if value]
+    if len(given) != 1:
+        raise ValueError("say what to forget: exactly one of --patient, --class or --samples")
+    kind, value = given[0]
+    return kind, _unlearn.read_samples(value) if kind == "samples" else _records(value)
+
+
+def format_certificate(result: dict) -> str:
+    certificate, request = result["certificate"], result["request"]
+    models, gaps = certificate["models"], certificate["gaps_to_retrained"]
+    lines = [f"request {request['id']} ({request['who']}: {request['reason']}): forget {request['target_kind']} "
+             f"{', '.join(request['targets'][:8])}{' ...' if len(request['targets']) > 8 else ''} "
+             f"from {request['base_teacher']}",
+             "  model      forgotten acc  test acc  threshold AUC  shadow AUC"]
+    for name, figures in models.items():
+        lines.append(f"  {name:<10} {figures['forget_accuracy']:>13.2%} {figures['test_accuracy']:>9.2%} "
+                     f"{figures['threshold_attack_auc']:>14.3f} {figures['shadow_attack_auc']:>11.3f}")
+    lines.append(f"  gaps to retrained: forgotten accuracy {gaps['forget_accuracy_points']:.2f} points, attack AUC "
+                 f"{max(gaps['threshold_attack_auc'], gaps['shadow_attack_auc']):.3f}, test accuracy "
+                 f"{gaps['test_accuracy_points_below']:.2f} points below; time {gaps['time_ratio']:.1%} of retraining")
+    if "forgetting" in certificate:
+        lines.append(f"  forgetting score over {certificate['forgetting']['references']} references: "
+                     f"{certificate['forgetting']['score']:.3f}")
+    verdict = ("VERIFIED: now in service" if certificate["verified"]
+               else "NOT VERIFIED: the old teacher stays in service")
+    lines.append(f"teacher {result['teacher']}: {verdict} (in service: {result['serving']}); "
+                 f"{len(result['stale'])} derived artifact(s) marked stale"
+                 + (" - remake them with: edgekit rebuild" if result["stale"] else ""))
+    return "\n".join(lines)
+
+
+def cmd_unlearn(args) -> int:
+    kind, targets = _request_targets(args)
+    store = ArtifactStore(_runs_dir(args))
+    result = _unlearn.unlearn(store, args.teacher, kind, targets, args.reason, who=args.who,
+                              references=args.references, data_dir=args.data_dir,
+                              test_records=_records(args.test_records) if args.test_records else None,
+                              progress=not args.quiet)
+    if args.json:
+        _print_json(result)
+    else:
+        print(format_certificate(result))
+        print(f"certificate: {store.get(result['teacher']).path / _unlearn.CERTIFICATE_HTML}")
+    return 0 if result["certificate"]["verified"] else 1
+
+
+def cmd_rebuild(args) -> int:
+    store = ArtifactStore(_runs_dir(args))
+    made = _unlearn.rebuild(store, args.data_dir, progress=not args.quiet)
+    for stale, new in made:
+        print(f"{stale} -> {new}")
+    print(f"{len(made)} artifact(s) rebuilt from the teachers in service")
+    return 0
+
+
+def cmd_ledger(args) -> int:
+    ledger = Ledger(ArtifactStore(_runs_dir(args)))
+    requests = ledger.requests()
+    if args.json:
+        _print_json({"requests": requests, "stale": ledger.stale(include_rebuilt=True)})
+        return 0
+    for entry in requests:
+        figures = entry["figures"] or {}
+        print(f"{entry['id']:>3}  {entry['requested']}  {entry['status']:<8}  {entry['who']}: forget "
+              f"{entry['target_kind']} {', '.join(map(str, entry['targets'][:5]))}  ({entry['reason']})  "
+              f"{entry['base_teacher'] or '-'} -> {entry['produced'] or '-'}"
+              + (f"  time {figures['time_ratio_to_retraining']:.1%} of retraining" if figures else "")
+              + (f"  [{entry['error']}]" if entry["error"] else ""))
+    if not requests:
+        print("(no unlearning requests)")
+    stale = ledger.stale()
+    if stale:
+        print(f"stale, not yet rebuilt: {', '.join(entry['artifact'] for entry in stale)}")
+    return 0
+
+
 def _format_student(student: dict, teacher_figures: dict) -> str:
     """The student's figures on the held-out night(s), the teacher's in brackets."""
     minute, reference = student["minute"], teacher_figures["minute"]
@@ -395,6 +474,32 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--quiet", action="store_true", help="no progress bars")
     explain.set_defaults(func=cmd_explain)
 
+    unlearn = commands.add_parser(
+        "unlearn", help="remove a patient, class or samples from a teacher, with a certificate against retraining")
+    unlearn.add_argument("teacher", help="teacher artifact id, unique id prefix, or directory")
+    unlearn.add_argument("--patient", help="comma-separated nights, e.g. a03 (every minute, training and validation)")
+    unlearn.add_argument("--class", dest="class_", help="comma-separated class ids, e.g. 3")
+    unlearn.add_argument("--samples", help="file of samples, one per line: a03:120 (a minute) or an image index")
+    unlearn.add_argument("--reason", required=True, help="why (kept in the ledger)")
+    unlearn.add_argument("--who", help="who asks (default: this user)")
+    unlearn.add_argument("--references", type=int, default=1,
+                         help="retrained references; with 2 or more, the per-example forgetting score too")
+    unlearn.add_argument("--test-records", help="Apnea-ECG: comma-separated unseen nights the certificate scores "
+                                                "(default: the teacher's test nights, else x01-x35)")
+    unlearn.add_argument("--json", action="store_true", help="print the request, the new teacher and its certificate")
+    _add_common(unlearn)
+    unlearn.set_defaults(func=cmd_unlearn)
+
+    rebuild = commands.add_parser("rebuild", help="remake stale synthetic sets, students and bundles from the "
+                                                  "teachers in service")
+    _add_common(rebuild)
+    rebuild.set_defaults(func=cmd_rebuild)
+
+    ledger = commands.add_parser("ledger", help="list unlearning requests and stale artifacts")
+    ledger.add_argument("--json", action="store_true")
+    _add_common(ledger)
+    ledger.set_defaults(func=cmd_ledger)
+
     runs = commands.add_parser("runs", help="list the artifacts of a runs directory")
     runs.add_argument("--kind", help="only this kind (teacher, synth, student, ...)")
     _add_common(runs)
@@ -410,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (teacher.ApneaDataError, teacher.ImageDataError, edge_export.BundleError, KeyError, ValueError,
+    except (teacher.ApneaDataError, teacher.ImageDataError, edge_export.BundleError, KeyError, ValueError, LedgerError,
             FileNotFoundError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"edgekit: error: {message}", file=sys.stderr)

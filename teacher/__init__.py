@@ -35,6 +35,8 @@ from teacher._apnea_teacher import (
     evaluate_apnea_teacher,
     load_teacher,
     model_contract,
+    score_windows,
+    training_windows,
     train_apnea_teacher,
     window_spec,
 )
@@ -53,6 +55,7 @@ from teacher._models import REGISTRY, InputContract, create_model, get_entry, im
 from teacher._rr import BeatNoise, RRSeries, clean_rr, minute_windows, resample_rr
 from teacher._training import TrainConfig, fit, predict_proba, resolve_device, to_float
 from teacher._unlearn import StochasticTeacherUnlearner, UnlearnConfig
+from teacher._unlearn_proof import CHECKS, Examples, certify, forgetting_score
 from teacher._unlearn_baselines import BaselineConfig, bad_teacher, finetune, neggrad_plus
 
 DATASETS = ("apnea-ecg", *IMAGE_DATASETS)

@@ -84,6 +84,19 @@ def best_threshold(model: nn.Module, windows: ApneaWindows, smoothing_minutes: i
     return threshold, accuracy
 
 
+def training_windows(config: TrainConfig, data_dir: str | os.PathLike | None,
+                     progress: bool = True) -> tuple[ApneaWindows, list[dict]]:
+    """The labelled windows the recipe trains on: `config.train_records`, then its noisy copies."""
+    spec = window_spec(model_contract(config.arch, config.arch_options))
+    train, provenance = load_windows(config.train_records, data_dir, spec, progress=progress)
+    for copy in range(config.noisy_beat_copies):
+        noisy, _ = load_windows(
+            config.train_records, data_dir, spec, beat_noise=training_beat_noise(copy), progress=progress
+        )
+        train = train.concatenate(noisy)
+    return train.select(train.labels >= 0), provenance
+
+
 def train_apnea_teacher(
     config: TrainConfig,
     data_dir: str | os.PathLike | None,
@@ -98,13 +111,7 @@ def train_apnea_teacher(
         raise ValueError("no training records given")
     contract = model_contract(config.arch, config.arch_options)
     spec = window_spec(contract)
-    train, provenance = load_windows(config.train_records, data_dir, spec, progress=progress)
-    for copy in range(config.noisy_beat_copies):
-        noisy, _ = load_windows(
-            config.train_records, data_dir, spec, beat_noise=training_beat_noise(copy), progress=progress
-        )
-        train = train.concatenate(noisy)
-    train = train.select(train.labels >= 0)
+    train, provenance = training_windows(config, data_dir, progress)
     validation = None
     if config.val_records:
         validation, val_provenance = load_windows(config.val_records, data_dir, spec, progress=progress)

@@ -1,0 +1,150 @@
+"""Forgetting a patient of the Apnea-ECG teacher, proven against retraining (issue 6).
+
+Trains the original teacher with the shipped recipe on the training nights, then for each patient
+removes every minute of that night (D_f) and compares, in the same run: the original, the stochastic
+teacher's unlearned model, the teacher's own recipe retrained on the other nights (the reference;
+`--references K` trains K of them, with K unlearned runs, for the forgetting score), and the
+baselines fine-tune, NegGrad+ and bad teaching. Figures come from `teacher.certify`: per-minute
+accuracy with the teacher's decision rule on the patient's night and on the unseen nights, the
+loss-threshold and shadow-model attacks' AUC on the patient's minutes against unseen minutes, and
+wall time against retraining.
+
+`--validation` trains on the learning nights minus the validation nights and treats those as the
+unseen nights: settings are chosen there. Without it, all 35 learning nights train and x01-x35 are
+the unseen nights, scored once. Models are cached in --cache (an interrupted run resumes).
+
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_patients.py --validation --patients a05 b03 c02
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_patients.py --patients a03 a11 b02 c04 a19
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import teacher
+from teacher._unlearn_proof import certify, per_example_loss, threshold_attack_auc
+
+
+def decision_accuracy(config: teacher.TrainConfig):
+    """A model's per-minute accuracy with the teacher's decision rule (night smoothing, threshold)."""
+    def score(model, windows) -> float:
+        return teacher.score_windows(model, windows, config.smoothing_minutes,
+                                     config.decision_threshold)["minute"]["accuracy"]
+    return score
+
+
+def trained(config: teacher.TrainConfig, windows, work: Path):
+    """(model, training seconds) of `config` on `windows`, resumed from `work` when cached."""
+    model, checkpoint = teacher.fit(config, windows.inputs, windows.labels, work, resume=True, progress=False)
+    return model, sum(epoch["seconds"] for epoch in checkpoint["history"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", nargs="+", required=True)
+    parser.add_argument("--validation", action="store_true", help="choose settings: validation nights are unseen")
+    parser.add_argument("--references", type=int, default=1, help="retrained references (and unlearned runs)")
+    parser.add_argument("--unlearn", default="{}", help="JSON UnlearnConfig overrides")
+    parser.add_argument("--cache", default="runs/unlearn-patients")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    split = teacher.official_split(0 if args.validation else None)
+    unseen_records = split["val"] if args.validation else split["test"]
+    mode = "validation" if args.validation else "test"
+    config = teacher.TrainConfig(train_records=split["train"])
+    spec = teacher.window_spec(teacher.model_contract(config.arch))
+    windows, _ = teacher.load_windows(split["train"], args.data_dir, spec)
+    windows = windows.select(windows.labels >= 0)
+    unseen, _ = teacher.load_windows(unseen_records, args.data_dir, spec)
+    unseen = unseen.select(unseen.labels >= 0)
+    cache = Path(args.cache) / mode
+    original, original_seconds = trained(config, windows, cache / "original")
+    unlearn_config = teacher.UnlearnConfig(**json.loads(args.unlearn))
+    score = decision_accuracy(config)
+
+    def untrained():
+        return teacher.create_model(config.arch, **config.arch_options)
+
+    rows = []
+    for patient in args.patients:
+        kept, _ = teacher.leave_patients_out(split["train"], [patient])
+        forget_mask = windows.records == patient
+        forget, retain = windows.select(forget_mask), windows.select(~forget_mask)
+        references, retrain_seconds = [], []
+        for seed in range(args.references):
+            model, seconds = trained(replace(config, train_records=kept, seed=seed), retain,
+                                     cache / f"retrained-{patient}-seed{seed}")
+            references.append(model)
+            retrain_seconds.append(seconds)
+        forget_inputs = torch.as_tensor(forget.inputs)
+        retain_inputs, retain_labels = torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long()
+        runs, unlearn_seconds, history = [], [], None
+        for seed in range(max(args.references, 1)):
+            started = time.perf_counter()
+            model, run_history = teacher.StochasticTeacherUnlearner(
+                original, untrained, replace(unlearn_config, seed=seed)).unlearn(
+                forget_inputs, retain_inputs, retain_labels, progress=False)
+            unlearn_seconds.append(time.perf_counter() - started)
+            runs.append(model)
+            history = history or run_history
+        certificate = certify(original, runs[0], references, forget, retain, unseen, unseen,
+                              {"unlearn": unlearn_seconds[0], "retrain": retrain_seconds[0]},
+                              score=score, unlearned_runs=runs if args.references >= 2 else ())
+        baseline = teacher.BaselineConfig()
+        forget_labels = torch.as_tensor(forget.labels).long()
+        baselines = {
+            "finetune": teacher.finetune(original, retain_inputs, retain_labels, baseline),
+            "neggrad+": teacher.neggrad_plus(original, forget_inputs, forget_labels, retain_inputs, retain_labels,
+                                             baseline),
+            "bad_teacher": teacher.bad_teacher(original, untrained, forget_inputs, retain_inputs, baseline),
+        }
+        half = unseen.select(np.random.default_rng(0).permutation(len(unseen)) < len(unseen) // 2)
+        baseline_rows = {
+            name: {"forget_accuracy": score(model, forget), "test_accuracy": score(model, unseen),
+                   "threshold_attack_auc": threshold_attack_auc(model, (forget.inputs, forget.labels),
+                                                                (half.inputs, half.labels)),
+                   "forget_mean_loss": float(per_example_loss(model, forget.inputs, forget.labels).mean()),
+                   "time_ratio_to_retraining": seconds / retrain_seconds[0]}
+            for name, (model, seconds) in baselines.items()
+        }
+        for figures in certificate["models"].values():
+            figures["forget_mean_loss"] = float(np.mean(figures.pop("forget_loss")))
+        row = {"patient": patient, "forget_minutes": len(forget), "certificate": certificate,
+               "baselines": baseline_rows, "retrain_seconds": retrain_seconds, "unlearn_seconds": unlearn_seconds,
+               "history": history}
+        rows.append(row)
+        print(json.dumps({"patient": patient, "verified": certificate["verified"],
+                          "gaps": certificate["gaps_to_retrained"],
+                          "forgetting": certificate.get("forgetting")}), flush=True)
+
+    result = {"mode": mode, "unseen_records": unseen_records, "train_config": config.to_dict(),
+              "unlearn_config": unlearn_config.to_dict(), "baseline_config": teacher.BaselineConfig().to_dict(),
+              "original_seconds": round(original_seconds, 1), "threads": torch.get_num_threads(), "patients": rows}
+    path = Path(args.json or f"benchmarks/results/unlearn_patients_{mode}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print("\n| patient | model | forget acc | unseen acc | threshold AUC | shadow AUC | JS to retrained (D_f) "
+          "| time / retraining |\n|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        certificate = row["certificate"]
+        for name, figures in certificate["models"].items():
+            ratio = {"unlearned": certificate["time_ratio_to_retraining"], "retrained": 1.0}.get(name)
+            print(f"| {row['patient']} | {name} | {figures['forget_accuracy']:.2%} | {figures['test_accuracy']:.2%} "
+                  f"| {figures['threshold_attack_auc']:.3f} | {figures['shadow_attack_auc']:.3f} "
+                  f"| {figures['forget_distance_to_retrained']:.4f} | {'' if ratio is None else f'{ratio:.3f}'} |")
+        for name, figures in row["baselines"].items():
+            print(f"| {row['patient']} | {name} | {figures['forget_accuracy']:.2%} | {figures['test_accuracy']:.2%} "
+                  f"| {figures['threshold_attack_auc']:.3f} | | | {figures['time_ratio_to_retraining']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

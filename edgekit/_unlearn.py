@@ -1,0 +1,335 @@
+"""Unlearning requests end to end: refuse unknown targets, queue in the ledger, unlearn with the
+stochastic teacher, prove it against the teacher's recipe retrained without the data, seal the new
+teacher with its certificate, and mark what was derived from the old one stale (`rebuild` makes it
+again from the new teacher).
+
+What a request removes: a patient (every minute of that night, from training and validation), a
+class (every training example of it), or samples (a file, one per line: `a03:120` for minute 120
+of a03, or a training-split index such as `1234` for images). Everything earlier requests removed
+from the same lineage stays out of D as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import html
+import io
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import synth
+import teacher
+from edgekit import _pipeline
+from edgekit._ledger import Ledger
+from edgekit._store import Artifact, ArtifactStore, code_version, write_json_atomic
+from teacher._image_teacher import split_validation
+from teacher._training import CHECKPOINT_NAME
+from teacher._unlearn_proof import Examples
+
+CERTIFICATE_JSON, CERTIFICATE_HTML, CERTIFICATE_PNG = "certificate.json", "certificate.html", "certificate.png"
+RETAIN_SAMPLE = 5000  # D_r images the certificate scores (all of D_r still trains the reference)
+
+
+class UnknownTargetError(ValueError):
+    """A request names a patient, class or sample the teacher never trained on."""
+
+
+@dataclass
+class TeacherData:
+    """What a teacher trained on (D) and what it is tested on, with each training example's key
+    (`a03:120`, or the image's index in the training split) and group (its night, or its class)."""
+
+    train: Examples
+    keys: np.ndarray
+    groups: np.ndarray
+    test: Examples
+    score: object  # score(model, examples) -> accuracy with the teacher's decision rule
+
+
+def lineage_of(artifact: Artifact) -> str:
+    """The first teacher of the lineage `artifact` belongs to."""
+    return artifact.manifest.get("unlearning", {}).get("lineage", artifact.id)
+
+
+def teacher_data(config: teacher.TrainConfig, data_dir, progress: bool,
+                 test_records: list[str] | None = None) -> TeacherData:
+    """D and the test set of a teacher's recipe; Apnea-ECG tests on `test_records`, else the recipe's
+    own, else x01-x35."""
+    if config.dataset == "apnea-ecg":
+        records = config.train_records + [r for r in config.val_records if r not in config.train_records]
+        train, _ = teacher.training_windows(replace(config, train_records=records), data_dir, progress)
+        spec = teacher.window_spec(teacher.model_contract(config.arch, config.arch_options))
+        test_records = test_records or config.test_records or list(teacher.TEST_RECORDS)
+        test, _ = teacher.load_windows(test_records, data_dir, spec, progress=progress)
+
+        def score(model, windows) -> float:
+            return teacher.score_windows(model, windows, config.smoothing_minutes,
+                                         config.decision_threshold)["minute"]["accuracy"]
+        keys = np.array([f"{record}:{minute}" for record, minute in zip(train.records, train.minutes)])
+        return TeacherData(train, keys, train.records.astype(str), test.select(test.labels >= 0), score)
+    data = teacher.load_image_dataset(config.dataset, "train", data_dir, progress=progress)
+    order = torch.arange(len(data))
+    kept, _ = split_validation(teacher.ImageData(data.images, order, data.classes, data.source, data.provenance),
+                               config.validation_size, config.seed)
+    index = kept.labels  # the training split's indices of the images the teacher trained on
+    test = teacher.load_image_dataset(config.dataset, "test", data_dir, progress=progress)
+    labels = data.labels[index]
+    return TeacherData(Examples(data.images[index], labels), index.numpy().astype(str), labels.numpy().astype(str),
+                       Examples(test.images, test.labels), None)
+
+
+def target_mask(data: TeacherData, kind: str, targets: list[str], num_classes: int) -> np.ndarray:
+    """Which training examples a request removes; unknown targets are refused."""
+    if kind == "patient":
+        if data.keys[0].count(":") != 1:
+            raise UnknownTargetError("patient requests need an Apnea-ECG teacher; image teachers have no patients")
+        known = set(data.groups.tolist())
+        unknown = sorted(set(targets) - known)
+        if unknown:
+            raise UnknownTargetError(f"unknown patient(s) {unknown}: this teacher trained on {sorted(known)}")
+        return np.isin(data.groups, targets)
+    if kind == "class":
+        unknown = [t for t in targets if not t.isdigit() or int(t) >= num_classes]
+        if unknown:
+            raise UnknownTargetError(f"unknown class(es) {unknown}: this teacher has classes 0-{num_classes - 1}")
+        labels = np.asarray(data.train.labels)
+        return np.isin(labels, [int(t) for t in targets])
+    mask = np.isin(data.keys, targets)
+    unknown = sorted(set(targets) - set(data.keys[mask].tolist()))
+    if unknown:
+        raise UnknownTargetError(f"{len(unknown)} unknown sample(s), e.g. {unknown[:3]}: not in this teacher's "
+                                 f"training data (keys look like {data.keys[0]!r})")
+    return mask
+
+
+def read_samples(path: str | os.PathLike) -> list[str]:
+    lines = [line.strip() for line in Path(path).read_text().splitlines()]
+    samples = [line for line in lines if line and not line.startswith("#")]
+    if not samples:
+        raise ValueError(f"{path}: no samples listed (one per line: a03:120, or a training index)")
+    return samples
+
+
+def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str], reason: str, *,
+            who: str | None = None, references: int = 1, data_dir=None, test_records: list[str] | None = None,
+            unlearn_config=None,
+            wait_s: float = 4 * 3600, progress: bool = True) -> dict:
+    """Run one request; returns its ledger entry, the new teacher's id and its certificate."""
+    named = store.get(teacher_ref)
+    if named.kind != "teacher":
+        raise ValueError(f"{named.id} is a {named.kind}, not a teacher")
+    if references < 1:
+        raise ValueError("the certificate needs at least one retrained reference")
+    targets = [str(t) for t in targets]
+    ledger = Ledger(store)
+    lineage = lineage_of(named)
+    root_config = teacher.TrainConfig(**store.get(lineage).manifest["config"])
+    data = teacher_data(root_config, data_dir, progress, test_records)
+    num_classes = len(named.manifest["contract"]["labels"])
+    target_mask(data, kind, targets, num_classes)  # refuse before anything is recorded
+    request_id = ledger.open(lineage, kind, targets, who or getpass.getuser(), reason)
+    try:
+        base = store.get(ledger.start(request_id, timeout_s=wait_s))
+        removed = np.zeros(len(data.keys), dtype=bool)
+        for earlier_kind, earlier in ledger.forgotten(lineage).items():
+            if earlier:
+                removed |= target_mask(data, earlier_kind, [str(t) for t in earlier], num_classes)
+        forget = target_mask(data, kind, targets, num_classes) & ~removed
+        retain = ~forget & ~removed
+        artifact, certificate = _unlearn_and_prove(store, base, data, forget, retain, kind, targets, reason,
+                                                   request_id, lineage, references, unlearn_config, progress)
+    except BaseException as error:
+        ledger.fail(request_id, f"{type(error).__name__}: {error}")
+        raise
+    stale = ledger.finish(request_id, artifact.id, headline(certificate), certificate["verified"])
+    return {"request": ledger.request(request_id), "teacher": artifact.id, "certificate": certificate,
+            "stale": stale, "serving": ledger.serving_teacher(lineage)}
+
+
+def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain, kind, targets, reason, request_id,
+                       lineage, references, unlearn_config, progress) -> tuple[Artifact, dict]:
+    model, checkpoint = teacher.load_teacher(base.path)
+    config = teacher.TrainConfig(**checkpoint["config"])
+    if kind == "patient":
+        config = replace(config, train_records=[r for r in config.train_records if r not in targets],
+                         val_records=[r for r in config.val_records if r not in targets])
+    forget_set, retain_set = data.train.select(forget), data.train.select(retain)
+
+    def untrained():
+        return teacher.create_model(config.arch, **config.arch_options)
+
+    staging = store.staging_dir("teacher", {**config.to_dict(), "unlearning_request": request_id}, parents=[base.id])
+    reference_models, retrain_seconds = [], []
+    for seed in range(references):
+        started = time.perf_counter()
+        reference, _ = teacher.fit(replace(config, seed=config.seed + seed), retain_set.inputs, retain_set.labels,
+                                   staging / f"reference-{seed}", progress=progress)
+        retrain_seconds.append(time.perf_counter() - started)
+        reference_models.append(reference)
+    unlearn_config = unlearn_config or teacher.UnlearnConfig()
+    classes = [int(t) for t in targets] if kind == "class" else []
+    runs, unlearn_seconds, history = [], [], None
+    for seed in range(references):
+        started = time.perf_counter()
+        unlearned, run_history = teacher.StochasticTeacherUnlearner(model, untrained, replace(unlearn_config, seed=seed)
+                                                                    ).unlearn(
+            torch.as_tensor(forget_set.inputs), torch.as_tensor(retain_set.inputs),
+            torch.as_tensor(retain_set.labels).long(), forget_classes=classes, progress=progress)
+        unlearn_seconds.append(time.perf_counter() - started)
+        runs.append(unlearned)
+        history = history or run_history
+    retain_scored = retain_set
+    if data.score is None:  # images: a sample of D_r is enough to score what was kept
+        retain_scored = retain_set.select(np.sort(np.random.default_rng(0).permutation(len(retain_set))[:RETAIN_SAMPLE]))
+    unseen = data.test
+    if kind == "class":  # a forgotten class's own test images are what its training images are told from
+        unseen = data.test.select(np.isin(np.asarray(data.test.labels), classes))
+    certificate = teacher.certify(model, runs[0], reference_models, forget_set, retain_scored,
+                                  unseen, data.test, {"unlearn": unlearn_seconds[0], "retrain": retrain_seconds[0]},
+                                  score=data.score, unlearned_runs=runs if references >= 2 else ())
+    certificate["request"] = {"id": request_id, "kind": kind, "targets": targets, "reason": reason,
+                              "base_teacher": base.id, "lineage": lineage}
+    losses = {name: figures.pop("forget_loss") for name, figures in certificate["models"].items()}
+    for seed in range(references):  # the references were proof, not products: only the new teacher ships
+        for path in (staging / f"reference-{seed}").glob("*"):
+            path.unlink()
+        (staging / f"reference-{seed}").rmdir()
+    torch.save({"model": runs[0].state_dict(), "config": config.to_dict(), "epoch": config.epochs,
+                "history": checkpoint.get("history", [])}, staging / CHECKPOINT_NAME)
+    write_json_atomic(staging / CERTIFICATE_JSON, certificate)
+    plot_certificate(certificate, losses, staging / CERTIFICATE_PNG)
+    write_certificate_html(certificate, staging / CERTIFICATE_PNG, staging / CERTIFICATE_HTML)
+    unlearned_figures = certificate["models"]["unlearned"]
+    artifact = store.commit(
+        staging, kind="teacher", config=config.to_dict(), parents=[base.id],
+        data=base.manifest.get("data", []),
+        metrics={"test_accuracy": unlearned_figures["test_accuracy"], "verified": certificate["verified"]},
+        code_version=code_version(),
+        extra={"contract": base.manifest["contract"],
+               "unlearning": {"lineage": lineage, "request": request_id, "kind": kind, "targets": targets,
+                              "config": unlearn_config.to_dict(), "history": history,
+                              "certificate": headline(certificate)}})
+    return artifact, certificate
+
+
+def headline(certificate: dict) -> dict:
+    """The figures the ledger keeps of a certificate."""
+    models = certificate["models"]
+    return {
+        "verified": certificate["verified"],
+        "forget_accuracy": {name: figures["forget_accuracy"] for name, figures in models.items()},
+        "test_accuracy": {name: figures["test_accuracy"] for name, figures in models.items()},
+        "threshold_attack_auc": {name: figures["threshold_attack_auc"] for name, figures in models.items()},
+        "shadow_attack_auc": {name: figures["shadow_attack_auc"] for name, figures in models.items()},
+        "time_ratio_to_retraining": certificate["time_ratio_to_retraining"],
+        **({"forgetting_score": certificate["forgetting"]["score"]} if "forgetting" in certificate else {}),
+    }
+
+
+MODEL_COLOURS = {"original": "tab:red", "unlearned": "tab:blue", "retrained": "tab:green"}
+
+
+def plot_certificate(certificate: dict, losses: dict, path: Path) -> None:
+    """Accuracies, attack AUCs and the forgotten data's loss under each model, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    models = certificate["models"]
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    groups = [("forget_accuracy", "forgotten"), ("retain_accuracy", "kept"), ("test_accuracy", "test")]
+    for offset, (name, figures) in enumerate(models.items()):
+        axes[0].bar(np.arange(3) + 0.27 * (offset - 1), [figures[key] for key, _ in groups], 0.27, label=name,
+                    color=MODEL_COLOURS[name])
+        axes[1].bar(np.arange(2) + 0.27 * (offset - 1), [figures["threshold_attack_auc"],
+                    figures["shadow_attack_auc"]], 0.27, label=name, color=MODEL_COLOURS[name])
+        axes[2].hist(np.minimum(losses[name], 10), bins=40, histtype="step", linewidth=1.6, label=name,
+                     color=MODEL_COLOURS[name])
+    axes[0].set_xticks(range(3), [label for _, label in groups])
+    axes[0].set_ylabel("accuracy")
+    axes[0].set_ylim(0, 1)
+    axes[1].set_xticks(range(2), ["loss threshold", "shadow model"])
+    axes[1].axhline(0.5, color="grey", linestyle=":")
+    axes[1].set_ylabel("membership attack AUC (forgotten vs unseen)")
+    axes[1].set_ylim(0, 1)
+    axes[2].set_xlabel("loss on the forgotten data (clipped at 10)")
+    axes[2].set_ylabel("examples")
+    for axis in axes:
+        axis.legend(fontsize=8)
+    request = certificate["request"]
+    figure.suptitle(f"request {request['id']}: forget {request['kind']} {', '.join(request['targets'][:5])} - "
+                    f"{'VERIFIED' if certificate['verified'] else 'NOT VERIFIED'} against retraining")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    path.write_bytes(buffer.getvalue())
+
+
+def write_certificate_html(certificate: dict, png: Path, path: Path) -> None:
+    request, gaps = certificate["request"], certificate["gaps_to_retrained"]
+    rows = "".join(
+        f"<tr><td>{name}</td>" + "".join(f"<td>{figures[key]:.4f}</td>" for key in (
+            "forget_accuracy", "retain_accuracy", "test_accuracy", "threshold_attack_auc", "shadow_attack_auc",
+            "forget_distance_to_retrained", "test_distance_to_retrained")) + "</tr>"
+        for name, figures in certificate["models"].items())
+    checks = "".join(f"<li>{html.escape(name)}: {'holds' if ok else 'FAILS'}</li>"
+                     for name, ok in certificate["checks"]["passed"].items())
+    forgetting = certificate.get("forgetting")
+    image = base64.b64encode(png.read_bytes()).decode()
+    path.write_text(f"""<!doctype html><meta charset="utf-8"><title>Unlearning certificate {request['id']}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}td,th{{padding:4px 10px;text-align:right}}
+table{{border-collapse:collapse}}tr:nth-child(even){{background:#f3f3f3}}</style>
+<h1>Unlearning certificate: request {request['id']}</h1>
+<p>Forget {html.escape(request['kind'])} <b>{html.escape(', '.join(request['targets']))}</b> from teacher
+{html.escape(request['base_teacher'])}. Reason: {html.escape(request['reason'])}.</p>
+<p><b>{'Verified' if certificate['verified'] else 'Not verified'}</b>: the unlearned model is compared with the
+teacher's recipe retrained without the data, in the same run.</p>
+<table><tr><th>model</th><th>forgotten acc.</th><th>kept acc.</th><th>test acc.</th><th>threshold attack AUC</th>
+<th>shadow attack AUC</th><th>JS to retrained (forgotten)</th><th>JS to retrained (test)</th></tr>{rows}</table>
+<ul>{checks}</ul>
+<p>Gaps to retrained: forgotten accuracy {gaps['forget_accuracy_points']:.2f} points, attack AUC
+{max(gaps['threshold_attack_auc'], gaps['shadow_attack_auc']):.3f}, test accuracy
+{gaps['test_accuracy_points_below']:.2f} points below; wall time {certificate['time_ratio_to_retraining']:.1%} of
+retraining ({certificate['seconds']['unlearn']:.1f} s against {certificate['seconds']['retrain']:.1f} s).
+{f"Forgetting score over {forgetting['references']} references: {forgetting['score']:.3f}." if forgetting else ""}</p>
+<img src="data:image/png;base64,{image}" style="width:100%">
+""")
+
+
+def rebuild(store: ArtifactStore, data_dir=None, progress: bool = True) -> list[tuple[str, str]]:
+    """Make every stale synthetic set, student and bundle again from its lineage's teacher in service
+    (parents first), with the recipe it was made with. Returns (stale id, new id) pairs."""
+    ledger = Ledger(store)
+    made: dict[str, str] = {}
+    for entry in ledger.stale():
+        artifact = store.get(entry["artifact"])
+        if artifact.kind == "teacher":  # a teacher that failed verification: nothing to make again
+            ledger.rebuilt(artifact.id, "-")
+            continue
+        parent_id = artifact.manifest["parents"][0]
+        parent = store.get(made.get(parent_id, parent_id))
+        if parent.kind == "teacher":
+            parent = store.get(ledger.serving_teacher(lineage_of(parent)))
+        config = artifact.manifest["config"]
+        if artifact.kind == "synth":
+            new = _pipeline.synthesise(store, parent.id, synth.SynthConfig(**config), data_dir, progress=progress)
+        elif artifact.kind == "student":
+            new = _pipeline.distill(store, parent.id, config["arch"], data_dir, labels=config["labels"],
+                                    temperature=config["temperature"], epochs=config["epochs"],
+                                    size=config["synthetic_samples"], seed=config["seed"], progress=progress)
+        elif artifact.kind == "bundle":
+            new = _pipeline.export(store, parent.id, config["quantize"], progress=progress,
+                                   calibration_samples=config["calibration_samples"] or _pipeline.CALIBRATION_SAMPLES)
+        else:
+            raise ValueError(f"{artifact.id}: cannot rebuild a {artifact.kind}")
+        made[artifact.id] = new.id
+        ledger.rebuilt(artifact.id, new.id)
+    return list(made.items())
