@@ -9,12 +9,18 @@ accuracy with the teacher's decision rule on the patient's night and on the unse
 loss-threshold and shadow-model attacks' AUC on the patient's minutes against unseen minutes, and
 wall time against retraining.
 
+With two or more references it also reports the forgetting score and the reference spread: the
+same gaps measured between the second retrained model and the first, the floor below which no
+unlearned model can be told from retraining.
+
 `--validation` trains on the learning nights minus the validation nights and treats those as the
-unseen nights: settings are chosen there. Without it, all 35 learning nights train and x01-x35 are
-the unseen nights, scored once. Models are cached in --cache (an interrupted run resumes).
+unseen nights: settings are chosen there (`--unlearn` overrides `teacher.PATIENT_UNLEARN`).
+Without it, all 35 learning nights train and x01-x35 are the unseen nights, scored once. Models
+are cached in --cache, so an interrupted run resumes; a run from a cached reference takes its
+retraining time from the reference's checkpoint.
 
     EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_patients.py --validation --patients a05 b03 c02
-    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_patients.py --patients a03 a11 b02 c04 a19
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_patients.py --patients a03 a11 a19 b02 c04 --references 2
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import numpy as np
 import torch
 
 import teacher
+from _results import append_json_line
 from teacher._unlearn_proof import certify, per_example_loss, threshold_attack_auc
 
 
@@ -51,10 +58,13 @@ def main() -> None:
     parser.add_argument("--patients", nargs="+", required=True)
     parser.add_argument("--validation", action="store_true", help="choose settings: validation nights are unseen")
     parser.add_argument("--references", type=int, default=1, help="retrained references (and unlearned runs)")
-    parser.add_argument("--unlearn", default="{}", help="JSON UnlearnConfig overrides")
+    parser.add_argument("--unlearn", default="{}", help="JSON overrides of teacher.PATIENT_UNLEARN")
+    parser.add_argument("--no-baselines", action="store_true", help="the stochastic teacher only (settings sweeps)")
     parser.add_argument("--cache", default="runs/unlearn-patients")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--append", default=None,
+                        help="also append one line (settings and each model's headline figures) to this JSON-lines file")
     args = parser.parse_args()
 
     split = teacher.official_split(0 if args.validation else None)
@@ -68,7 +78,7 @@ def main() -> None:
     unseen = unseen.select(unseen.labels >= 0)
     cache = Path(args.cache) / mode
     original, original_seconds = trained(config, windows, cache / "original")
-    unlearn_config = teacher.UnlearnConfig(**json.loads(args.unlearn))
+    unlearn_config = replace(teacher.PATIENT_UNLEARN, **json.loads(args.unlearn))
     score = decision_accuracy(config)
 
     def untrained():
@@ -101,7 +111,7 @@ def main() -> None:
                               score=score, unlearned_runs=runs if args.references >= 2 else ())
         baseline = teacher.BaselineConfig()
         forget_labels = torch.as_tensor(forget.labels).long()
-        baselines = {
+        baselines = {} if args.no_baselines else {
             "finetune": teacher.finetune(original, retain_inputs, retain_labels, baseline),
             "neggrad+": teacher.neggrad_plus(original, forget_inputs, forget_labels, retain_inputs, retain_labels,
                                              baseline),
@@ -118,12 +128,19 @@ def main() -> None:
         }
         for figures in certificate["models"].values():
             figures["forget_mean_loss"] = float(np.mean(figures.pop("forget_loss")))
+        # The noise floor: how far a second retrained model is from the first, by the same measures.
+        spread = None
+        if len(references) >= 2:
+            spread = certify(original, references[1], references[:1], forget, retain, unseen, unseen,
+                             {"unlearn": retrain_seconds[1], "retrain": retrain_seconds[0]},
+                             score=score)["gaps_to_retrained"]
         row = {"patient": patient, "forget_minutes": len(forget), "certificate": certificate,
-               "baselines": baseline_rows, "retrain_seconds": retrain_seconds, "unlearn_seconds": unlearn_seconds,
+               "baselines": baseline_rows, "reference_spread": spread, "retrain_seconds": retrain_seconds,
+               "unlearn_seconds": unlearn_seconds,
                "history": history}
         rows.append(row)
         print(json.dumps({"patient": patient, "verified": certificate["verified"],
-                          "gaps": certificate["gaps_to_retrained"],
+                          "gaps": certificate["gaps_to_retrained"], "reference_spread": spread,
                           "forgetting": certificate.get("forgetting")}), flush=True)
 
     result = {"mode": mode, "unseen_records": unseen_records, "train_config": config.to_dict(),
@@ -132,6 +149,13 @@ def main() -> None:
     path = Path(args.json or f"benchmarks/results/unlearn_patients_{mode}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
+    if args.append:
+        headline = ("forget_accuracy", "test_accuracy", "threshold_attack_auc", "forget_mean_loss")
+        append_json_line(args.append, {
+            "mode": mode, "unlearn": json.loads(args.unlearn), "unlearn_config": unlearn_config.to_dict(),
+            "patients": {row["patient"]: {name: {key: figures[key] for key in headline}
+                                          for name, figures in row["certificate"]["models"].items()}
+                         for row in rows}})
     print("\n| patient | model | forget acc | unseen acc | threshold AUC | shadow AUC | JS to retrained (D_f) "
           "| time / retraining |\n|---|---|---|---|---|---|---|---|")
     for row in rows:

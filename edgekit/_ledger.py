@@ -21,7 +21,7 @@ import time
 from datetime import datetime, timezone
 from typing import Iterator
 
-from edgekit._store import ArtifactStore
+from edgekit._store import Artifact, ArtifactStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS unlearning_requests (
@@ -52,6 +52,11 @@ CREATE TABLE IF NOT EXISTS stale_artifacts (
 
 TARGET_KINDS = ("patient", "class", "samples")
 WAITING, RUNNING, VERIFIED, FAILED = "waiting", "running", "verified", "failed"
+
+
+def lineage_of(artifact: Artifact) -> str:
+    """The first teacher of the lineage `artifact` belongs to."""
+    return artifact.manifest.get("unlearning", {}).get("lineage", artifact.id)
 
 
 class LedgerError(RuntimeError):

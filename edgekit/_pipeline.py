@@ -12,7 +12,8 @@ import edge_export
 import student
 import synth
 import teacher
-from edgekit import _audit, _explain
+from edgekit import _audit, _explain, _unlearn
+from edgekit._ledger import Ledger, lineage_of
 from edgekit._store import Artifact, ArtifactStore, code_version
 
 # The demo's embedded nights: eight learning-set nights of every kind (a: apnea, b: borderline,
@@ -31,6 +32,8 @@ DEMO_STUDENT_EPOCHS = 20  # the apnea student recipe's; a few seconds on DEMO_SY
 DEMO_AUDIT_EPOCHS = 2  # enough for the identifiers to beat chance clearly on real minutes
 DEMO_AUDIT_SAMPLES = 1024  # at least the held-out night's minutes (x01: 523), so all of them are scored
 DEMO_AUDIT_TEAM_SIZE = 256  # synthetic windows per team (still one full round of Gen{h1} each)
+DEMO_FORGET_PATIENT = "a03"
+DEMO_FORGET_REASON = "the patient withdrew consent"
 # Torch threads for the demo. Its networks are small: on 2 cores that something else also uses, a
 # second OpenMP thread makes every operator wait for a descheduled thread (measured here: the demo
 # teacher trained in 106 s on 2 threads, 23 s on 1; one Gen{h1} round of 16 generators took 5.9 s
@@ -134,12 +137,14 @@ def run_demo(out: str | os.PathLike, *, fresh: bool = True, progress: bool = Tru
     night with the teacher's decision rule; audit how traceable the synthetic set is to the real nights.
 
     Then export the student as an int8 bundle for phones and replay the held-out night through it,
-    and explain the flagged minute the bundle was surest of with NeuroMask.
+    and explain the flagged minute the bundle was surest of with NeuroMask. Last, a data steward's
+    request removes patient a03 from the teacher, with its certificate against retraining.
 
     Returns the teacher's id and figures (top level, as `evaluate_teacher` gives them), then `synth`
     and `synth_metrics`, `student` and `student_figures`, the audit's report under `audit`, `bundle`
     and `bundle_metrics`, the night's `replay` summary with its `replay_plot`, and the `explanation`
-    (minute, probability, seconds, figure; None when no minute was flagged).
+    (minute, probability, seconds, figure; None when no minute was flagged), and the `unlearning`
+    request's result (`_unlearn.unlearn`) with its `certificate_page`.
     """
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(DEMO_THREADS)
@@ -190,6 +195,11 @@ def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
         _explain.plot_minute(explanation, 0, figure)
         explained = {"minute": minute, "probability": float(explanation["probability"][0]),
                      "seconds": explanation["seconds"], "figure": str(figure)}
+
+    # A data steward's request: patient a03 withdraws consent. The teacher is unlearned, proven
+    # against its recipe retrained without a03, and what was made from it is marked stale.
+    request = _unlearn.unlearn(store, artifact.id, "patient", [DEMO_FORGET_PATIENT], DEMO_FORGET_REASON,
+                               who="demo", data_dir=data_dir, test_records=DEMO_HELD_OUT_RECORDS, progress=progress)
     return {
         "teacher": artifact.id,
         "runs": str(out),
@@ -209,6 +219,8 @@ def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
         "replay": {key: value for key, value in replay.items() if not isinstance(value, list)},
         "replay_plot": str(plot),
         "explanation": explained,
+        "unlearning": request,
+        "certificate_page": str(store.get(request["teacher"]).path / _unlearn.CERTIFICATE_HTML),
     }
 
 
@@ -392,3 +404,39 @@ def _verify_pte(pte: bytes, contract: teacher.InputContract, model, inputs: torc
         raise ValueError(f"the int8 .pte agrees with the eager student on {figures['decision_agreement']:.1%} of "
                          f"synthetic samples (needs {INT8_MIN_DECISION_AGREEMENT:.0%}): not sealed")
     return figures
+
+
+def rebuild(store: ArtifactStore, data_dir=None, progress: bool = True) -> list[tuple[str, str]]:
+    """Make every stale synthetic set, student and bundle again from its lineage's teacher in service
+    (parents first), with the recipe it was made with. Returns (stale id, new id) pairs."""
+    ledger = Ledger(store)
+    # Replacements made by earlier rebuilds too, so a student finds the synthetic set already remade.
+    made = {entry["artifact"]: entry["rebuilt_as"] for entry in ledger.stale(include_rebuilt=True)
+            if entry["rebuilt_as"] not in (None, "-")}
+    rebuilt: list[tuple[str, str]] = []
+    for entry in ledger.stale():
+        artifact = store.get(entry["artifact"])
+        if artifact.kind == "teacher":  # a teacher that failed verification: nothing to make again
+            ledger.rebuilt(artifact.id, "-")
+            continue
+        parent_id = artifact.manifest["parents"][0]
+        parent = store.get(made.get(parent_id, parent_id))
+        if parent.kind == "teacher":
+            parent = store.get(ledger.serving_teacher(lineage_of(parent)))
+        config = artifact.manifest["config"]
+        if artifact.kind == "synth":
+            new = synthesise(store, parent.id, synth.SynthConfig(**config), data_dir, progress=progress)
+        elif artifact.kind == "student":
+            new = distill(store, parent.id, config["arch"], data_dir, labels=config["labels"],
+                                    temperature=config["temperature"], epochs=config["epochs"],
+                                    size=config["synthetic_samples"], seed=config["seed"], progress=progress,
+                          score_on_test="test" in artifact.manifest["metrics"])
+        elif artifact.kind == "bundle":
+            new = export(store, parent.id, config["quantize"], progress=progress,
+                                   calibration_samples=config["calibration_samples"] or CALIBRATION_SAMPLES)
+        else:
+            raise ValueError(f"{artifact.id}: cannot rebuild a {artifact.kind}")
+        made[artifact.id] = new.id
+        rebuilt.append((artifact.id, new.id))
+        ledger.rebuilt(artifact.id, new.id)
+    return rebuilt

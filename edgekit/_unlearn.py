@@ -1,7 +1,7 @@
 """Unlearning requests end to end: refuse unknown targets, queue in the ledger, unlearn with the
 stochastic teacher, prove it against the teacher's recipe retrained without the data, seal the new
-teacher with its certificate, and mark what was derived from the old one stale (`rebuild` makes it
-again from the new teacher).
+teacher with its certificate, and mark what was derived from the old one stale (`_pipeline.rebuild`
+makes it again from the new teacher).
 
 What a request removes: a patient (every minute of that night, from training and validation), a
 class (every training example of it), or samples (a file, one per line: `a03:120` for minute 120
@@ -23,10 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import synth
 import teacher
-from edgekit import _pipeline
-from edgekit._ledger import Ledger
+from edgekit._ledger import Ledger, lineage_of
 from edgekit._store import Artifact, ArtifactStore, code_version, write_json_atomic
 from teacher._image_teacher import split_validation
 from teacher._training import CHECKPOINT_NAME
@@ -42,46 +40,43 @@ class UnknownTargetError(ValueError):
 
 @dataclass
 class TeacherData:
-    """What a teacher trained on (D) and what it is tested on, with each training example's key
-    (`a03:120`, or the image's index in the training split) and group (its night, or its class)."""
+    """What a teacher trained on (D), with each example's key (`a03:120`, or the image's index in
+    the training split) and group (its night, or its class)."""
 
     train: Examples
     keys: np.ndarray
     groups: np.ndarray
-    test: Examples
-    score: object  # score(model, examples) -> accuracy with the teacher's decision rule
 
 
-def lineage_of(artifact: Artifact) -> str:
-    """The first teacher of the lineage `artifact` belongs to."""
-    return artifact.manifest.get("unlearning", {}).get("lineage", artifact.id)
-
-
-def teacher_data(config: teacher.TrainConfig, data_dir, progress: bool,
-                 test_records: list[str] | None = None) -> TeacherData:
-    """D and the test set of a teacher's recipe; Apnea-ECG tests on `test_records`, else the recipe's
-    own, else x01-x35."""
+def teacher_data(config: teacher.TrainConfig, data_dir, progress: bool) -> TeacherData:
     if config.dataset == "apnea-ecg":
         records = config.train_records + [r for r in config.val_records if r not in config.train_records]
         train, _ = teacher.training_windows(replace(config, train_records=records), data_dir, progress)
-        spec = teacher.window_spec(teacher.model_contract(config.arch, config.arch_options))
-        test_records = test_records or config.test_records or list(teacher.TEST_RECORDS)
-        test, _ = teacher.load_windows(test_records, data_dir, spec, progress=progress)
-
-        def score(model, windows) -> float:
-            return teacher.score_windows(model, windows, config.smoothing_minutes,
-                                         config.decision_threshold)["minute"]["accuracy"]
         keys = np.array([f"{record}:{minute}" for record, minute in zip(train.records, train.minutes)])
-        return TeacherData(train, keys, train.records.astype(str), test.select(test.labels >= 0), score)
+        return TeacherData(train, keys, train.records.astype(str))
     data = teacher.load_image_dataset(config.dataset, "train", data_dir, progress=progress)
     order = torch.arange(len(data))
     kept, _ = split_validation(teacher.ImageData(data.images, order, data.classes, data.source, data.provenance),
                                config.validation_size, config.seed)
     index = kept.labels  # the training split's indices of the images the teacher trained on
-    test = teacher.load_image_dataset(config.dataset, "test", data_dir, progress=progress)
     labels = data.labels[index]
-    return TeacherData(Examples(data.images[index], labels), index.numpy().astype(str), labels.numpy().astype(str),
-                       Examples(test.images, test.labels), None)
+    return TeacherData(Examples(data.images[index], labels), index.numpy().astype(str), labels.numpy().astype(str))
+
+
+def held_out_data(config: teacher.TrainConfig, data_dir, progress: bool, test_records: list[str] | None = None):
+    """(test examples, score): the score is a model's accuracy with the teacher's decision rule.
+    Apnea-ECG tests on `test_records`, else the recipe's own, else x01-x35."""
+    if config.dataset != "apnea-ecg":
+        test = teacher.load_image_dataset(config.dataset, "test", data_dir, progress=progress)
+        return Examples(test.images, test.labels), None
+    spec = teacher.window_spec(teacher.model_contract(config.arch, config.arch_options))
+    records = test_records or config.test_records or list(teacher.TEST_RECORDS)
+    test, _ = teacher.load_windows(records, data_dir, spec, progress=progress)
+
+    def score(model, windows) -> float:
+        return teacher.score_windows(model, windows, config.smoothing_minutes,
+                                     config.decision_threshold)["minute"]["accuracy"]
+    return test.select(test.labels >= 0), score
 
 
 def target_mask(data: TeacherData, kind: str, targets: list[str], num_classes: int) -> np.ndarray:
@@ -118,9 +113,11 @@ def read_samples(path: str | os.PathLike) -> list[str]:
 
 def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str], reason: str, *,
             who: str | None = None, references: int = 1, data_dir=None, test_records: list[str] | None = None,
-            unlearn_config=None,
-            wait_s: float = 4 * 3600, progress: bool = True) -> dict:
-    """Run one request; returns its ledger entry, the new teacher's id and its certificate."""
+            unlearn_config: teacher.UnlearnConfig | None = None, wait_s: float = 4 * 3600,
+            progress: bool = True) -> dict:
+    """Run one request; returns its ledger entry, the new teacher's id, its certificate, the
+    artifacts it made stale and the lineage's teacher in service. Class requests unlearn with
+    `teacher.UnlearnConfig()`, patients and samples with `teacher.PATIENT_UNLEARN`."""
     named = store.get(teacher_ref)
     if named.kind != "teacher":
         raise ValueError(f"{named.id} is a {named.kind}, not a teacher")
@@ -130,9 +127,10 @@ def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str
     ledger = Ledger(store)
     lineage = lineage_of(named)
     root_config = teacher.TrainConfig(**store.get(lineage).manifest["config"])
-    data = teacher_data(root_config, data_dir, progress, test_records)
+    data = teacher_data(root_config, data_dir, progress)
     num_classes = len(named.manifest["contract"]["labels"])
     target_mask(data, kind, targets, num_classes)  # refuse before anything is recorded
+    test, score = held_out_data(root_config, data_dir, progress, test_records)
     request_id = ledger.open(lineage, kind, targets, who or getpass.getuser(), reason)
     try:
         base = store.get(ledger.start(request_id, timeout_s=wait_s))
@@ -142,8 +140,8 @@ def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str
                 removed |= target_mask(data, earlier_kind, [str(t) for t in earlier], num_classes)
         forget = target_mask(data, kind, targets, num_classes) & ~removed
         retain = ~forget & ~removed
-        artifact, certificate = _unlearn_and_prove(store, base, data, forget, retain, kind, targets, reason,
-                                                   request_id, lineage, references, unlearn_config, progress)
+        artifact, certificate = _unlearn_and_prove(store, base, data, forget, retain, test, score, kind, targets,
+                                                   reason, request_id, lineage, references, unlearn_config, progress)
     except BaseException as error:
         ledger.fail(request_id, f"{type(error).__name__}: {error}")
         raise
@@ -152,8 +150,8 @@ def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str
             "stale": stale, "serving": ledger.serving_teacher(lineage)}
 
 
-def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain, kind, targets, reason, request_id,
-                       lineage, references, unlearn_config, progress) -> tuple[Artifact, dict]:
+def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain, test, score, kind, targets, reason,
+                       request_id, lineage, references, unlearn_config, progress) -> tuple[Artifact, dict]:
     model, checkpoint = teacher.load_teacher(base.path)
     config = teacher.TrainConfig(**checkpoint["config"])
     if kind == "patient":
@@ -172,7 +170,7 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
                                    staging / f"reference-{seed}", progress=progress)
         retrain_seconds.append(time.perf_counter() - started)
         reference_models.append(reference)
-    unlearn_config = unlearn_config or teacher.UnlearnConfig()
+    unlearn_config = unlearn_config or (teacher.UnlearnConfig() if kind == "class" else teacher.PATIENT_UNLEARN)
     classes = [int(t) for t in targets] if kind == "class" else []
     runs, unlearn_seconds, history = [], [], None
     for seed in range(references):
@@ -185,14 +183,14 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
         runs.append(unlearned)
         history = history or run_history
     retain_scored = retain_set
-    if data.score is None:  # images: a sample of D_r is enough to score what was kept
+    if score is None:  # images: a sample of D_r is enough to score what was kept
         retain_scored = retain_set.select(np.sort(np.random.default_rng(0).permutation(len(retain_set))[:RETAIN_SAMPLE]))
-    unseen = data.test
+    unseen = test
     if kind == "class":  # a forgotten class's own test images are what its training images are told from
-        unseen = data.test.select(np.isin(np.asarray(data.test.labels), classes))
+        unseen = test.select(np.isin(np.asarray(test.labels), classes))
     certificate = teacher.certify(model, runs[0], reference_models, forget_set, retain_scored,
-                                  unseen, data.test, {"unlearn": unlearn_seconds[0], "retrain": retrain_seconds[0]},
-                                  score=data.score, unlearned_runs=runs if references >= 2 else ())
+                                  unseen, test, {"unlearn": unlearn_seconds[0], "retrain": retrain_seconds[0]},
+                                  score=score, unlearned_runs=runs if references >= 2 else ())
     certificate["request"] = {"id": request_id, "kind": kind, "targets": targets, "reason": reason,
                               "base_teacher": base.id, "lineage": lineage}
     losses = {name: figures.pop("forget_loss") for name, figures in certificate["models"].items()}
@@ -302,34 +300,3 @@ retraining ({certificate['seconds']['unlearn']:.1f} s against {certificate['seco
 {f"Forgetting score over {forgetting['references']} references: {forgetting['score']:.3f}." if forgetting else ""}</p>
 <img src="data:image/png;base64,{image}" style="width:100%">
 """)
-
-
-def rebuild(store: ArtifactStore, data_dir=None, progress: bool = True) -> list[tuple[str, str]]:
-    """Make every stale synthetic set, student and bundle again from its lineage's teacher in service
-    (parents first), with the recipe it was made with. Returns (stale id, new id) pairs."""
-    ledger = Ledger(store)
-    made: dict[str, str] = {}
-    for entry in ledger.stale():
-        artifact = store.get(entry["artifact"])
-        if artifact.kind == "teacher":  # a teacher that failed verification: nothing to make again
-            ledger.rebuilt(artifact.id, "-")
-            continue
-        parent_id = artifact.manifest["parents"][0]
-        parent = store.get(made.get(parent_id, parent_id))
-        if parent.kind == "teacher":
-            parent = store.get(ledger.serving_teacher(lineage_of(parent)))
-        config = artifact.manifest["config"]
-        if artifact.kind == "synth":
-            new = _pipeline.synthesise(store, parent.id, synth.SynthConfig(**config), data_dir, progress=progress)
-        elif artifact.kind == "student":
-            new = _pipeline.distill(store, parent.id, config["arch"], data_dir, labels=config["labels"],
-                                    temperature=config["temperature"], epochs=config["epochs"],
-                                    size=config["synthetic_samples"], seed=config["seed"], progress=progress)
-        elif artifact.kind == "bundle":
-            new = _pipeline.export(store, parent.id, config["quantize"], progress=progress,
-                                   calibration_samples=config["calibration_samples"] or _pipeline.CALIBRATION_SAMPLES)
-        else:
-            raise ValueError(f"{artifact.id}: cannot rebuild a {artifact.kind}")
-        made[artifact.id] = new.id
-        ledger.rebuilt(artifact.id, new.id)
-    return list(made.items())

@@ -287,7 +287,7 @@ def cmd_unlearn(args) -> int:
 
 def cmd_rebuild(args) -> int:
     store = ArtifactStore(_runs_dir(args))
-    made = _unlearn.rebuild(store, args.data_dir, progress=not args.quiet)
+    made = _pipeline.rebuild(store, args.data_dir, progress=not args.quiet)
     for stale, new in made:
         print(f"{stale} -> {new}")
     print(f"{len(made)} artifact(s) rebuilt from the teachers in service")
@@ -360,7 +360,10 @@ def cmd_demo(args) -> int:
               f"NeuroMask in {explained['seconds']:.2f} s: {explained['figure']}")
     else:
         print(f"why: no minute of {night_name} was flagged, so there is nothing to explain")
-    print(f"artifacts in {figures['runs']} (list them with: edgekit runs --out {figures['runs']})")
+    print(format_certificate(figures["unlearning"]))
+    print(f"certificate: {figures['certificate_page']}")
+    print(f"artifacts in {figures['runs']} (list them with: edgekit runs --out {figures['runs']}; "
+          f"the ledger with: edgekit ledger --out {figures['runs']})")
     return 0
 
 

@@ -39,11 +39,23 @@ class UnlearnConfig:
     alpha: float = 1.0  # weight of the KL to M_d in Eq. 5
     erase_lr: float = 1e-3
     reconstruct_lr: float = 1e-3
+    # Anneal the reconstruction's learning rate linearly to zero, as the teacher's own one-cycle
+    # recipe ends: a constant rate leaves the model wherever the last batches pushed it.
+    reconstruct_anneal: bool = False
     batch_size: int = 128
     seed: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# Requests for patients or samples. The class defaults barely move a patient's few hundred
+# minutes: one erasure epoch is 4 Adam steps of 1e-3, and reconstruction brings the patient back
+# (validation nights: the patient's loss 0.05 after, against 0.29 for the model retrained without
+# it). Erasure at 1e-2 removes it; reconstruction at 2e-3, annealed to zero, restores the rest
+# without leaving the model wherever its last batches pushed it. Chosen on validation nights
+# (BENCHMARKS.md, `benchmarks/unlearn_patients.py --validation`).
+PATIENT_UNLEARN = UnlearnConfig(erase_lr=1e-2, reconstruct_lr=2e-3, reconstruct_anneal=True)
 
 
 def _kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -77,15 +89,19 @@ class StochasticTeacherUnlearner:
             history["erase"].append(self._epoch(model, erase, forget_inputs, None, stochastic, generator,
                                                 progress, f"erase {epoch + 1}"))
         reconstruct = torch.optim.Adam(model.parameters(), lr=self.config.reconstruct_lr)
+        steps = self.config.reconstruct_epochs * -(-len(retain_inputs) // self.config.batch_size)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            reconstruct, (lambda step: 1 - step / steps) if self.config.reconstruct_anneal else (lambda step: 1.0))
         for epoch in range(self.config.reconstruct_epochs):
             history["reconstruct"].append(self._epoch(model, reconstruct, retain_inputs, retain_labels, self.original,
                                                       generator, progress, f"reconstruct {epoch + 1}",
-                                                      masked=list(forget_classes)))
+                                                      masked=list(forget_classes), schedule=schedule))
         return model.eval(), history
 
     def _epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
                labels: torch.Tensor | None, guide: nn.Module, generator: torch.Generator, progress: bool,
-               description: str, masked: list[int] = ()) -> dict:
+               description: str, masked: list[int] = (),
+               schedule: torch.optim.lr_scheduler.LRScheduler | None = None) -> dict:
         """One shuffled pass. Erasure (labels None): KL to the stochastic teacher. Reconstruction:
         cross-entropy on the labels plus alpha times the KL to the original model, whose `masked`
         classes get no probability."""
@@ -108,6 +124,8 @@ class StochasticTeacherUnlearner:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
             total += loss.item() * len(index)
             seen += len(index)
         return {"loss": total / max(seen, 1), "examples": seen, "seconds": time.perf_counter() - started}

@@ -113,3 +113,25 @@ def test_baselines_start_from_the_original_and_negative_methods_forget(tmp_path)
                                     images[retain], baseline)
     assert accuracy(taught, test_images[test_forget], test_labels[test_forget]) < 0.5
     assert accuracy(original, test_images[test_forget], test_labels[test_forget]) > 0.95
+
+
+def test_forgetting_memorised_samples_leaves_what_a_model_without_them_would_say(tmp_path):
+    """Samples, like a patient's minutes, are not a class: the model retrained without them reads
+    them by what it learnt from the rest. Here 16 training images carry a wrong label the original
+    learns by heart; once they are forgotten the model must call them by their quadrant again."""
+    images, labels = quadrant_images(256, seed=0)
+    test_images, test_labels = quadrant_images(512, seed=1)
+    wrong = torch.zeros(len(labels), dtype=torch.bool)
+    wrong[torch.randperm(len(labels), generator=torch.Generator().manual_seed(2))[:16]] = True
+    taught = torch.where(wrong, (labels + 1) % 4, labels)
+    original = train_original(tmp_path, images, taught, epochs=150)
+    assert accuracy(original, images[wrong], taught[wrong]) > 0.8  # the wrong labels were learnt by heart
+
+    def untrained():
+        return teacher.create_model("cnn_tiny", **TINY)
+
+    config = UnlearnConfig(batch_size=32, erase_lr=1e-2, reconstruct_lr=1e-2, reconstruct_anneal=True)
+    unlearned, _ = StochasticTeacherUnlearner(original, untrained, config).unlearn(
+        images[wrong], images[~wrong], taught[~wrong], progress=False)
+    assert accuracy(unlearned, images[wrong], labels[wrong]) > 0.9  # their quadrant, as a model without them
+    assert accuracy(unlearned, test_images, test_labels) > 0.95
