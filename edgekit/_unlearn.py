@@ -175,8 +175,8 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
     runs, unlearn_seconds, history = [], [], None
     for seed in range(references):
         started = time.perf_counter()
-        unlearned, run_history = teacher.StochasticTeacherUnlearner(model, untrained, replace(unlearn_config, seed=seed)
-                                                                    ).unlearn(
+        unlearner = teacher.StochasticTeacherUnlearner(model, untrained, replace(unlearn_config, seed=seed))
+        unlearned, run_history = unlearner.unlearn(
             torch.as_tensor(forget_set.inputs), torch.as_tensor(retain_set.inputs),
             torch.as_tensor(retain_set.labels).long(), forget_classes=classes, progress=progress)
         unlearn_seconds.append(time.perf_counter() - started)
@@ -206,7 +206,9 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
     unlearned_figures = certificate["models"]["unlearned"]
     artifact = store.commit(
         staging, kind="teacher", config=config.to_dict(), parents=[base.id],
-        data=base.manifest.get("data", []),
+        # The nights it was made from, the forgotten patient's files no longer among them.
+        data=[entry for entry in base.manifest.get("data", [])
+              if not (kind == "patient" and isinstance(entry, dict) and entry.get("record") in targets)],
         metrics={"test_accuracy": unlearned_figures["test_accuracy"], "verified": certificate["verified"]},
         code_version=code_version(),
         extra={"contract": base.manifest["contract"],

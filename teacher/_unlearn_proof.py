@@ -170,6 +170,10 @@ class Examples:
         return Examples(self.inputs[mask], self.labels[mask])
 
 
+def _pair(examples) -> tuple:
+    return examples.inputs, examples.labels
+
+
 def halves(examples, seed: int = 0):
     """Two disjoint seeded halves: one teaches the shadow attack, the other is what D_f is scored against."""
     order = np.random.default_rng(seed).permutation(len(examples))
@@ -205,18 +209,17 @@ def certify(
     attack_train, attack_eval = halves(unseen)
     shadow = ShadowAttack(reference, (shadow_members.inputs, shadow_members.labels),
                           (attack_train.inputs, attack_train.labels))
-    pairs = lambda examples: (examples.inputs, examples.labels)  # noqa: E731
     models = {"original": original, "unlearned": unlearned, "retrained": reference}
     figures = {
         name: {
             "forget_accuracy": score(model, forget),
             "retain_accuracy": score(model, retain),
             "test_accuracy": score(model, test),
-            "threshold_attack_auc": threshold_attack_auc(model, pairs(forget), pairs(attack_eval)),
-            "shadow_attack_auc": shadow.auc(model, pairs(forget), pairs(attack_eval)),
+            "threshold_attack_auc": threshold_attack_auc(model, _pair(forget), _pair(attack_eval)),
+            "shadow_attack_auc": shadow.auc(model, _pair(forget), _pair(attack_eval)),
             "forget_distance_to_retrained": output_distance(model, reference, forget.inputs),
             "test_distance_to_retrained": output_distance(model, reference, test.inputs),
-            "forget_loss": per_example_loss(model, *pairs(forget)).tolist(),
+            "forget_loss": per_example_loss(model, *_pair(forget)).tolist(),
         }
         for name, model in models.items()
     }
@@ -246,8 +249,8 @@ def certify(
     }
     if len(references) >= 2 and len(unlearned_runs) >= 2:
         epsilons = example_epsilons(
-            np.stack([logit_confidence(model, *pairs(forget)) for model in unlearned_runs]),
-            np.stack([logit_confidence(model, *pairs(forget)) for model in references]))
+            np.stack([logit_confidence(model, *_pair(forget)) for model in unlearned_runs]),
+            np.stack([logit_confidence(model, *_pair(forget)) for model in references]))
         certificate["forgetting"] = {"references": len(references), "unlearned_runs": len(unlearned_runs),
                                      "score": forgetting_score(epsilons), "epsilon_mean": float(epsilons.mean()),
                                      "epsilon_max": float(epsilons.max())}

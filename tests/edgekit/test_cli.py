@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import teacher
+from edgekit._ledger import Ledger
 from edgekit._store import ArtifactStore
 from edgekit.cli import main
 
@@ -297,3 +298,15 @@ def test_demo_runs_teacher_synth_student_audit_export_and_replay(tmp_path, monke
     assert figure or why == "no minute of x01 was flagged, so there is nothing to explain"
     if figure:
         assert Path(figure.group(1)).read_bytes()[:4] == b"\x89PNG"
+    # Last, patient a03's request: a teacher without a03, its certificate, the ledger entry, and
+    # (when the certificate holds) everything made from the old teacher marked stale.
+    request = re.search(r"^request 1 \(demo: the patient withdrew consent\): forget patient a03 from "
+                        rf"{ids['teacher']}$", out, re.MULTILINE)
+    assert request, out
+    unlearned_id = re.search(r"^teacher (teacher-[0-9a-f]{12}): (VERIFIED|NOT VERIFIED)", out, re.MULTILINE)
+    unlearned = store.get(unlearned_id.group(1))
+    assert unlearned.manifest["parents"] == [ids["teacher"]]
+    assert "a03" not in unlearned.manifest["config"]["train_records"]
+    assert (unlearned.path / "certificate.html").stat().st_size > 0
+    stale = {entry["artifact"] for entry in Ledger(store).stale()}
+    assert stale == ({ids["synth"], ids["student"], bundle.id} if unlearned_id.group(2) == "VERIFIED" else set())

@@ -57,6 +57,8 @@ def test_a_patient_request_seals_a_teacher_without_that_night_and_its_certificat
     assert new.manifest["config"]["train_records"] == ["a03", "a05", "c03"]
     assert new.manifest["config"]["val_records"] == []
     assert new.manifest["unlearning"]["targets"] == ["b02"]
+    assert "b02" in {entry["record"] for entry in store.get(chain["teacher"]).manifest["data"]}
+    assert "b02" not in {entry["record"] for entry in new.manifest["data"]}
     for name in (CERTIFICATE_JSON, CERTIFICATE_HTML, CERTIFICATE_PNG):
         assert (new.path / name).stat().st_size > 0
     assert set(certificate["models"]) == {"original", "unlearned", "retrained"}
