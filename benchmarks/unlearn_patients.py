@@ -101,7 +101,7 @@ def main() -> None:
         for seed in range(max(args.references, 1)):
             started = time.perf_counter()
             model, run_history = teacher.StochasticTeacherUnlearner(
-                original, untrained, replace(unlearn_config, seed=seed)).unlearn(
+                original, untrained, replace(unlearn_config, seed=unlearn_config.seed + seed)).unlearn(
                 forget_inputs, retain_inputs, retain_labels, progress=False)
             unlearn_seconds.append(time.perf_counter() - started)
             runs.append(model)

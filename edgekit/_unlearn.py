@@ -175,7 +175,8 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
     runs, unlearn_seconds, history = [], [], None
     for seed in range(references):
         started = time.perf_counter()
-        unlearner = teacher.StochasticTeacherUnlearner(model, untrained, replace(unlearn_config, seed=seed))
+        seeded = replace(unlearn_config, seed=unlearn_config.seed + seed)
+        unlearner = teacher.StochasticTeacherUnlearner(model, untrained, seeded)
         unlearned, run_history = unlearner.unlearn(
             torch.as_tensor(forget_set.inputs), torch.as_tensor(retain_set.inputs),
             torch.as_tensor(retain_set.labels).long(), forget_classes=classes, progress=progress)
