@@ -39,14 +39,6 @@ from _results import append_json_line
 from teacher._unlearn_proof import certify, per_example_loss, threshold_attack_auc
 
 
-def decision_accuracy(config: teacher.TrainConfig):
-    """A model's per-minute accuracy with the teacher's decision rule (night smoothing, threshold)."""
-    def score(model, windows) -> float:
-        return teacher.score_windows(model, windows, config.smoothing_minutes,
-                                     config.decision_threshold)["minute"]["accuracy"]
-    return score
-
-
 def trained(config: teacher.TrainConfig, windows, work: Path):
     """(model, training seconds) of `config` on `windows`, resumed from `work` when cached."""
     model, checkpoint = teacher.fit(config, windows.inputs, windows.labels, work, resume=True, progress=False)
@@ -79,7 +71,7 @@ def main() -> None:
     cache = Path(args.cache) / mode
     original, original_seconds = trained(config, windows, cache / "original")
     unlearn_config = replace(teacher.PATIENT_UNLEARN, **json.loads(args.unlearn))
-    score = decision_accuracy(config)
+    score = teacher.decision_accuracy(config)
 
     def untrained():
         return teacher.create_model(config.arch, **config.arch_options)

@@ -137,10 +137,15 @@ class Ledger:
 
     def forgotten(self, lineage: str) -> dict[str, list]:
         """Every target removed so far from this lineage, by kind: what no later teacher may train on."""
+        with self._transaction() as conn:
+            return self._forgotten(conn, lineage)
+
+    @staticmethod
+    def _forgotten(conn: sqlite3.Connection, lineage: str) -> dict[str, list]:
         removed = {kind: [] for kind in TARGET_KINDS}
-        for entry in self.requests(lineage):
-            if entry["status"] == VERIFIED:
-                removed[entry["target_kind"]] += [t for t in entry["targets"] if t not in removed[entry["target_kind"]]]
+        for row in conn.execute("SELECT target_kind, targets FROM unlearning_requests WHERE lineage = ? AND "
+                                "status = ? ORDER BY id", (lineage, VERIFIED)):
+            removed[row["target_kind"]] += [t for t in json.loads(row["targets"]) if t not in removed[row["target_kind"]]]
         return removed
 
     def stale(self, include_rebuilt: bool = False) -> list[dict]:
@@ -157,10 +162,10 @@ class Ledger:
             raise ValueError(f"unknown target kind {target_kind!r}; known: {', '.join(TARGET_KINDS)}")
         if not reason.strip():
             raise ValueError("an unlearning request needs a reason")
-        already = set(map(str, self.forgotten(lineage)[target_kind])) & set(map(str, targets))
-        if already:
-            raise LedgerError(f"{target_kind} {sorted(already)} already removed from lineage {lineage}")
-        with self._transaction() as conn:
+        with self._transaction() as conn:  # checked and recorded under one lock
+            already = set(map(str, self._forgotten(conn, lineage)[target_kind])) & set(map(str, targets))
+            if already:
+                raise LedgerError(f"{target_kind} {sorted(already)} already removed from lineage {lineage}")
             cursor = conn.execute(
                 "INSERT INTO unlearning_requests (requested, who, reason, target_kind, targets, lineage, status, "
                 "host, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -14,8 +14,8 @@ from __future__ import annotations
 import base64
 import getpass
 import html
-import io
 import os
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -72,11 +72,7 @@ def held_out_data(config: teacher.TrainConfig, data_dir, progress: bool, test_re
     spec = teacher.window_spec(teacher.model_contract(config.arch, config.arch_options))
     records = test_records or config.test_records or list(teacher.TEST_RECORDS)
     test, _ = teacher.load_windows(records, data_dir, spec, progress=progress)
-
-    def score(model, windows) -> float:
-        return teacher.score_windows(model, windows, config.smoothing_minutes,
-                                     config.decision_threshold)["minute"]["accuracy"]
-    return test.select(test.labels >= 0), score
+    return test.select(test.labels >= 0), teacher.decision_accuracy(config)
 
 
 def target_mask(data: TeacherData, kind: str, targets: list[str], num_classes: int) -> np.ndarray:
@@ -196,9 +192,7 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
                               "base_teacher": base.id, "lineage": lineage}
     losses = {name: figures.pop("forget_loss") for name, figures in certificate["models"].items()}
     for seed in range(references):  # the references were proof, not products: only the new teacher ships
-        for path in (staging / f"reference-{seed}").glob("*"):
-            path.unlink()
-        (staging / f"reference-{seed}").rmdir()
+        shutil.rmtree(staging / f"reference-{seed}")
     torch.save({"model": runs[0].state_dict(), "config": config.to_dict(), "epoch": config.epochs,
                 "history": checkpoint.get("history", [])}, staging / CHECKPOINT_NAME)
     write_json_atomic(staging / CERTIFICATE_JSON, certificate)
@@ -268,10 +262,8 @@ def plot_certificate(certificate: dict, losses: dict, path: Path) -> None:
     figure.suptitle(f"request {request['id']}: forget {request['kind']} {', '.join(request['targets'][:5])} - "
                     f"{'VERIFIED' if certificate['verified'] else 'NOT VERIFIED'} against retraining")
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    figure.savefig(path, dpi=110)
     plt.close(figure)
-    path.write_bytes(buffer.getvalue())
 
 
 def write_certificate_html(certificate: dict, png: Path, path: Path) -> None:

@@ -32,6 +32,7 @@ from teacher._apnea_teacher import (
     THRESHOLD_GRID,
     TrainedTeacher,
     best_threshold,
+    decision_accuracy,
     evaluate_apnea_teacher,
     load_teacher,
     model_contract,

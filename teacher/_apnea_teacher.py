@@ -67,6 +67,14 @@ def score_windows(
     }
 
 
+def decision_accuracy(config: TrainConfig):
+    """`score(model, windows)`: per-minute accuracy with `config`'s decision rule (night smoothing,
+    threshold), the figure unlearning certificates compare."""
+    def score(model: nn.Module, windows: ApneaWindows) -> float:
+        return score_windows(model, windows, config.smoothing_minutes, config.decision_threshold)["minute"]["accuracy"]
+    return score
+
+
 THRESHOLD_GRID = tuple(round(0.05 * step, 2) for step in range(1, 19))  # 0.05 ... 0.90
 
 
