@@ -2,9 +2,11 @@
 
 Trains the original teacher with the shipped recipe on the training nights, then for each patient
 removes every minute of that night (D_f) and compares, in the same run: the original, the stochastic
-teacher's unlearned model, the teacher's own recipe retrained on the other nights (the reference;
-`--references K` trains K of them, with K unlearned runs, for the forgetting score), and the
-baselines fine-tune, NegGrad+ and bad teaching. Figures come from `teacher.certify`: per-minute
+teacher's unlearned model (erasing towards the guides' outputs, `teacher.train_guides`: the recipe
+trained once without each fold of nights, timed apart as a one-off), the teacher's own recipe
+retrained on the other nights (the reference; `--references K` trains K of them, with K unlearned
+runs, for the forgetting score), and the baselines fine-tune, NegGrad+, bad teaching and the
+stochastic teacher with a random M_s (this kit's earlier patient setting, without guides). Figures come from `teacher.certify`: per-minute
 accuracy with the teacher's decision rule on the patient's night and on the unseen nights, the
 loss-threshold and shadow-model attacks' AUC on the patient's minutes against unseen minutes, and
 wall time against retraining.
@@ -45,6 +47,15 @@ def trained(config: teacher.TrainConfig, windows, work: Path):
     return model, sum(epoch["seconds"] for epoch in checkpoint["history"])
 
 
+def random_teacher(original, untrained, forget_inputs, retain_inputs, retain_labels):
+    """(model, seconds) of the stochastic teacher with a random M_s, as this kit first set it for
+    patients (`teacher.SAMPLES_UNLEARN`: 1 of 5 patients verified on x01-x35)."""
+    started = time.perf_counter()
+    model, _ = teacher.StochasticTeacherUnlearner(original, untrained, teacher.SAMPLES_UNLEARN).unlearn(
+        forget_inputs, retain_inputs, retain_labels, progress=False)
+    return model, time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", nargs="+", required=True)
@@ -71,6 +82,15 @@ def main() -> None:
     cache = Path(args.cache) / mode
     original, original_seconds = trained(config, windows, cache / "original")
     unlearn_config = replace(teacher.PATIENT_UNLEARN, **json.loads(args.unlearn))
+    folds = teacher.guide_folds(split["train"])
+    started = time.perf_counter()
+    guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, cache / "guides",
+                                  progress=True)
+    guide_seconds = [sum(epoch["seconds"] for epoch in torch.load(cache / "guides" / f"fold-{j}" / "checkpoint.pt",
+                                                                   weights_only=False)["history"])
+                     for j in range(len(folds))]
+    print(f"guides: {len(folds)} folds, {sum(guide_seconds):.0f} s of training "
+          f"({time.perf_counter() - started:.0f} s this run)", flush=True)
     score = teacher.decision_accuracy(config)
 
     def untrained():
@@ -89,12 +109,13 @@ def main() -> None:
             retrain_seconds.append(seconds)
         forget_inputs = torch.as_tensor(forget.inputs)
         retain_inputs, retain_labels = torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long()
+        forget_targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records)
         runs, unlearn_seconds, history = [], [], None
         for seed in range(max(args.references, 1)):
             started = time.perf_counter()
             model, run_history = teacher.StochasticTeacherUnlearner(
                 original, untrained, replace(unlearn_config, seed=unlearn_config.seed + seed)).unlearn(
-                forget_inputs, retain_inputs, retain_labels, progress=False)
+                forget_inputs, retain_inputs, retain_labels, forget_targets=forget_targets, progress=False)
             unlearn_seconds.append(time.perf_counter() - started)
             runs.append(model)
             history = history or run_history
@@ -108,6 +129,7 @@ def main() -> None:
             "neggrad+": teacher.neggrad_plus(original, forget_inputs, forget_labels, retain_inputs, retain_labels,
                                              baseline),
             "bad_teacher": teacher.bad_teacher(original, untrained, forget_inputs, retain_inputs, baseline),
+            "random_teacher": random_teacher(original, untrained, forget_inputs, retain_inputs, retain_labels),
         }
         half = unseen.select(np.random.default_rng(0).permutation(len(unseen)) < len(unseen) // 2)
         baseline_rows = {
@@ -137,7 +159,8 @@ def main() -> None:
 
     result = {"mode": mode, "unseen_records": unseen_records, "train_config": config.to_dict(),
               "unlearn_config": unlearn_config.to_dict(), "baseline_config": teacher.BaselineConfig().to_dict(),
-              "original_seconds": round(original_seconds, 1), "threads": torch.get_num_threads(), "patients": rows}
+              "original_seconds": round(original_seconds, 1), "guides": {"folds": folds, "seconds": guide_seconds},
+              "threads": torch.get_num_threads(), "patients": rows}
     path = Path(args.json or f"benchmarks/results/unlearn_patients_{mode}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")

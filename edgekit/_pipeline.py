@@ -431,6 +431,9 @@ def rebuild(store: ArtifactStore, data_dir=None, progress: bool = True) -> list[
                                     temperature=config["temperature"], epochs=config["epochs"],
                                     size=config["synthetic_samples"], seed=config["seed"], progress=progress,
                           score_on_test="test" in artifact.manifest["metrics"])
+        elif artifact.kind == _unlearn.GUIDES_KIND:
+            new = _unlearn.prepare_guides(store, parent.id, folds=len(config["folds"]), data_dir=data_dir,
+                                          progress=progress)
         elif artifact.kind == "bundle":
             new = export(store, parent.id, config["quantize"], progress=progress,
                                    calibration_samples=config["calibration_samples"] or CALIBRATION_SAMPLES)

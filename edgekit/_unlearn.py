@@ -31,6 +31,7 @@ from teacher._training import CHECKPOINT_NAME
 from teacher._unlearn_proof import Examples
 
 CERTIFICATE_JSON, CERTIFICATE_HTML, CERTIFICATE_PNG = "certificate.json", "certificate.html", "certificate.png"
+GUIDES_KIND = "unlearning-guides"
 RETAIN_SAMPLE = 5000  # D_r images the certificate scores (all of D_r still trains the reference)
 
 
@@ -113,7 +114,8 @@ def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str
             progress: bool = True) -> dict:
     """Run one request; returns its ledger entry, the new teacher's id, its certificate, the
     artifacts it made stale and the lineage's teacher in service. Class requests unlearn with
-    `teacher.UnlearnConfig()`, patients and samples with `teacher.PATIENT_UNLEARN`."""
+    `teacher.UnlearnConfig()`; patients and Apnea-ECG samples with `teacher.PATIENT_UNLEARN` and
+    the guides' targets; image samples with `teacher.SAMPLES_UNLEARN`."""
     named = store.get(teacher_ref)
     if named.kind != "teacher":
         raise ValueError(f"{named.id} is a {named.kind}, not a teacher")
@@ -130,14 +132,17 @@ def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str
     request_id = ledger.open(lineage, kind, targets, who or getpass.getuser(), reason)
     try:
         base = store.get(ledger.start(request_id, timeout_s=wait_s))
-        removed = np.zeros(len(data.keys), dtype=bool)
-        for earlier_kind, earlier in ledger.forgotten(lineage).items():
-            if earlier:
-                removed |= target_mask(data, earlier_kind, [str(t) for t in earlier], num_classes)
+        removed = removed_earlier(ledger, lineage, data, num_classes)
         forget = target_mask(data, kind, targets, num_classes) & ~removed
         retain = ~forget & ~removed
+        guides = None
+        if kind != "class" and root_config.dataset == "apnea-ecg":
+            started = time.perf_counter()
+            made = prepare_guides(store, base.id, data_dir=data_dir, progress=progress)
+            guides = (made, time.perf_counter() - started)
         artifact, certificate = _unlearn_and_prove(store, base, data, forget, retain, test, score, kind, targets,
-                                                   reason, request_id, lineage, references, unlearn_config, progress)
+                                                   reason, request_id, lineage, references, unlearn_config, guides,
+                                                   progress)
     except BaseException as error:
         ledger.fail(request_id, f"{type(error).__name__}: {error}")
         raise
@@ -146,8 +151,53 @@ def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str
             "stale": stale, "serving": ledger.serving_teacher(lineage)}
 
 
+def removed_earlier(ledger: Ledger, lineage: str, data: TeacherData, num_classes: int) -> np.ndarray:
+    """Which of the lineage's training examples earlier requests removed."""
+    removed = np.zeros(len(data.keys), dtype=bool)
+    for earlier_kind, earlier in ledger.forgotten(lineage).items():
+        if earlier:
+            removed |= target_mask(data, earlier_kind, [str(t) for t in earlier], num_classes)
+    return removed
+
+
+def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int = teacher.GUIDE_FOLDS, data_dir=None,
+                   progress: bool = True) -> Artifact:
+    """The guides of an Apnea-ECG teacher: found when already made, else trained on what the
+    teacher trained on (less what earlier requests of its lineage removed) and sealed as an
+    artifact whose parent is the teacher. An interrupted preparation resumes."""
+    base = store.get(teacher_ref)
+    made = [child for child in store.children(base.id) if child.kind == GUIDES_KIND]
+    if made:
+        return made[0]
+    if base.kind != "teacher":
+        raise ValueError(f"{base.id} is a {base.kind}, not a teacher")
+    _, checkpoint = teacher.load_teacher(base.path)
+    config = teacher.TrainConfig(**checkpoint["config"])
+    if config.dataset != "apnea-ecg":
+        raise ValueError(f"{base.id}: guides are for Apnea-ECG teachers, whose requests name nights; "
+                         f"this one is a {config.dataset} teacher")
+    lineage = lineage_of(base)
+    data = teacher_data(teacher.TrainConfig(**store.get(lineage).manifest["config"]), data_dir, progress)
+    kept = ~removed_earlier(Ledger(store), lineage, data, len(base.manifest["contract"]["labels"]))
+    nights = data.groups[kept]
+    fold_nights = teacher.guide_folds(nights.tolist(), folds)
+    recipe = {"teacher": base.id, "folds": fold_nights, "train_config": config.to_dict()}
+    staging = store.staging_dir(GUIDES_KIND, recipe, parents=[base.id], resume=True)
+    started = time.perf_counter()
+    kept_data = data.train.select(kept)
+    teacher.train_guides(config, kept_data.inputs, kept_data.labels, nights, fold_nights, staging, progress)
+    return store.commit(staging, kind=GUIDES_KIND, config=recipe, parents=[base.id],
+                        data=base.manifest.get("data", []), metrics={"seconds": round(time.perf_counter() - started, 1)},
+                        code_version=code_version())
+
+
+def load_guides(guides: Artifact) -> tuple[list[torch.nn.Module], list[list[str]]]:
+    folds = guides.manifest["config"]["folds"]
+    return [teacher.load_teacher(guides.path / f"fold-{j}")[0] for j in range(len(folds))], folds
+
+
 def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain, test, score, kind, targets, reason,
-                       request_id, lineage, references, unlearn_config, progress) -> tuple[Artifact, dict]:
+                       request_id, lineage, references, unlearn_config, guides, progress) -> tuple[Artifact, dict]:
     model, checkpoint = teacher.load_teacher(base.path)
     config = teacher.TrainConfig(**checkpoint["config"])
     if kind == "patient":
@@ -166,8 +216,14 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
                                    staging / f"reference-{seed}", progress=progress)
         retrain_seconds.append(time.perf_counter() - started)
         reference_models.append(reference)
-    unlearn_config = unlearn_config or (teacher.UnlearnConfig() if kind == "class" else teacher.PATIENT_UNLEARN)
+    if unlearn_config is None:
+        unlearn_config = (teacher.UnlearnConfig() if kind == "class" else
+                          teacher.PATIENT_UNLEARN if guides else teacher.SAMPLES_UNLEARN)
     classes = [int(t) for t in targets] if kind == "class" else []
+    forget_targets, guide_seconds = None, 0.0
+    if guides is not None:
+        guide_artifact, guide_seconds = guides
+        forget_targets = teacher.guide_targets(*load_guides(guide_artifact), forget_set.inputs, data.groups[forget])
     runs, unlearn_seconds, history = [], [], None
     for seed in range(references):
         started = time.perf_counter()
@@ -175,7 +231,8 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
         unlearner = teacher.StochasticTeacherUnlearner(model, untrained, seeded)
         unlearned, run_history = unlearner.unlearn(
             torch.as_tensor(forget_set.inputs), torch.as_tensor(retain_set.inputs),
-            torch.as_tensor(retain_set.labels).long(), forget_classes=classes, progress=progress)
+            torch.as_tensor(retain_set.labels).long(), forget_classes=classes, forget_targets=forget_targets,
+            progress=progress)
         unlearn_seconds.append(time.perf_counter() - started)
         runs.append(unlearned)
         history = history or run_history
@@ -188,6 +245,9 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
     certificate = teacher.certify(model, runs[0], reference_models, forget_set, retain_scored,
                                   unseen, test, {"unlearn": unlearn_seconds[0], "retrain": retrain_seconds[0]},
                                   score=score, unlearned_runs=runs if references >= 2 else ())
+    # Training guides is paid once per teacher, not per request: kept apart from the time ratio.
+    certificate["seconds"]["guides"] = guide_seconds
+    certificate["guides"] = guides[0].id if guides else None
     certificate["request"] = {"id": request_id, "kind": kind, "targets": targets, "reason": reason,
                               "base_teacher": base.id, "lineage": lineage}
     losses = {name: figures.pop("forget_loss") for name, figures in certificate["models"].items()}
@@ -208,7 +268,7 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
         code_version=code_version(),
         extra={"contract": base.manifest["contract"],
                "unlearning": {"lineage": lineage, "request": request_id, "kind": kind, "targets": targets,
-                              "config": unlearn_config.to_dict(), "history": history,
+                              "config": unlearn_config.to_dict(), "history": history, "guides": certificate["guides"],
                               "certificate": headline(certificate)}})
     return artifact, certificate
 
@@ -225,6 +285,15 @@ def headline(certificate: dict) -> dict:
         "time_ratio_to_retraining": certificate["time_ratio_to_retraining"],
         **({"forgetting_score": certificate["forgetting"]["score"]} if "forgetting" in certificate else {}),
     }
+
+
+def guides_text(certificate: dict) -> str:
+    if not certificate.get("guides"):
+        return "a randomly initialised network (the stochastic teacher)"
+    made = certificate["seconds"].get("guides", 0)
+    return (f"the outputs of guides {certificate['guides']}, models of the teacher's recipe trained without the "
+            f"forgotten data's fold of nights" + (f" (trained for this request in {made:.0f} s, once per teacher)"
+                                                   if made else ""))
 
 
 MODEL_COLOURS = {"original": "tab:red", "unlearned": "tab:blue", "retrained": "tab:green"}
@@ -293,5 +362,6 @@ teacher's recipe retrained without the data, in the same run.</p>
 {gaps['test_accuracy_points_below']:.2f} points below; wall time {certificate['time_ratio_to_retraining']:.1%} of
 retraining ({certificate['seconds']['unlearn']:.1f} s against {certificate['seconds']['retrain']:.1f} s).
 {f"Forgetting score over {forgetting['references']} references: {forgetting['score']:.3f}." if forgetting else ""}</p>
+<p>Targets for the forgotten data: {html.escape(guides_text(certificate))}.</p>
 <img src="data:image/png;base64,{image}" style="width:100%">
 """)

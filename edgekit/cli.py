@@ -285,6 +285,14 @@ def cmd_unlearn(args) -> int:
     return 0 if result["certificate"]["verified"] else 1
 
 
+def cmd_guides(args) -> int:
+    guides = _unlearn.prepare_guides(ArtifactStore(_runs_dir(args)), args.teacher, folds=args.folds,
+                                     data_dir=args.data_dir, progress=not args.quiet)
+    print(f"{guides.id}: {len(guides.manifest['config']['folds'])} guides for teacher "
+          f"{guides.manifest['config']['teacher']} ({guides.manifest['metrics']['seconds']:.0f} s to train)")
+    return 0
+
+
 def cmd_rebuild(args) -> int:
     store = ArtifactStore(_runs_dir(args))
     made = _pipeline.rebuild(store, args.data_dir, progress=not args.quiet)
@@ -493,8 +501,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(unlearn)
     unlearn.set_defaults(func=cmd_unlearn)
 
-    rebuild = commands.add_parser("rebuild", help="remake stale synthetic sets, students and bundles from the "
-                                                  "teachers in service")
+    guides = commands.add_parser(
+        "guides", help="train an Apnea-ECG teacher's unlearning guides (its recipe without each fold of nights) "
+                       "ahead of the first patient request; printed when already made")
+    guides.add_argument("teacher", help="teacher artifact id, unique id prefix, or directory")
+    guides.add_argument("--folds", type=int, default=teacher.GUIDE_FOLDS, help="folds of nights (one guide each)")
+    _add_common(guides)
+    guides.set_defaults(func=cmd_guides)
+
+    rebuild = commands.add_parser("rebuild", help="remake stale synthetic sets, students, bundles and unlearning "
+                                                  "guides from the teachers in service")
     _add_common(rebuild)
     rebuild.set_defaults(func=cmd_rebuild)
 

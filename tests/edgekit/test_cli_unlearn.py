@@ -11,7 +11,7 @@ import pytest
 from edgekit import _pipeline
 from edgekit._ledger import Ledger
 from edgekit._store import ArtifactStore
-from edgekit._unlearn import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG
+from edgekit._unlearn import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG, GUIDES_KIND
 from edgekit.cli import main
 
 
@@ -64,6 +64,11 @@ def test_a_patient_request_seals_a_teacher_without_that_night_and_its_certificat
     assert set(certificate["models"]) == {"original", "unlearned", "retrained"}
     assert certificate["examples"]["forget"] > 400  # every labelled minute of b02
     assert 0 < certificate["time_ratio_to_retraining"] < 1
+    # Erased towards guides made from the base teacher, one per night here, none with b02's fold.
+    guides = store.get(certificate["guides"])
+    assert (guides.kind, guides.manifest["parents"]) == (GUIDES_KIND, [chain["teacher"]])
+    assert sorted(night for fold in guides.manifest["config"]["folds"] for night in fold) == ["a03", "a05", "b02", "c03"]
+    assert certificate["seconds"]["guides"] > 0
     entry = result["request"]
     assert (entry["who"], entry["reason"], entry["target_kind"], entry["produced"]) == (
         "steward", "consent withdrawn", "patient", new.id)
@@ -108,12 +113,30 @@ def test_rebuild_remakes_the_stale_synthetic_set_and_student_from_the_teacher_in
         request = ledger.open(chain["teacher"], "patient", ["c03"], "steward", "rebuild test")
         ledger.start(request)
         ledger.finish(request, result["teacher"], {}, verified=True)
-    assert [entry["artifact"] for entry in ledger.stale()] == [chain["synth"], chain["student"]]
+    old_guides = json.loads(chain["unlearned"][1])["certificate"]["guides"]
+    # Parents before children: the teacher's synthetic set and guides, then the student.
+    assert [entry["artifact"] for entry in ledger.stale()] == [chain["synth"], old_guides, chain["student"]]
     code, out, err = run_cli("rebuild", *chain["common"])
     assert code == 0, err
     serving = ledger.serving_teacher(chain["teacher"])
-    new_synth, new_student = (store.get(line.split(" -> ")[1]) for line in out.splitlines()[:2])
+    remade = dict(line.split(" -> ") for line in out.splitlines()[:3])
+    new_synth, new_student, new_guides = (store.get(remade[old]) for old in
+                                          (chain["synth"], chain["student"], old_guides))
     assert new_synth.manifest["parents"] == [serving]
     assert new_synth.manifest["config"] == store.get(chain["synth"]).manifest["config"]
     assert new_student.manifest["parents"] == [new_synth.id]
+    # The new guides never saw a forgotten night.
+    assert (new_guides.kind, new_guides.manifest["parents"]) == (GUIDES_KIND, [serving])
+    forgotten = set(ledger.forgotten(chain["teacher"])["patient"])
+    assert forgotten and not forgotten & {night for fold in new_guides.manifest["config"]["folds"] for night in fold}
     assert ledger.stale() == []
+
+
+def test_guides_are_made_once_per_teacher_and_only_for_teachers(chain):
+    code, out, err = run_cli("guides", chain["teacher"], *chain["common"])
+    assert code == 0, err
+    made = json.loads(chain["unlearned"][1])["certificate"]["guides"]
+    assert out.startswith(f"{made}: 4 guides for teacher {chain['teacher']}")
+    code, _, err = run_cli("guides", chain["synth"], *chain["common"])
+    assert code == 2
+    assert "not a teacher" in err

@@ -135,3 +135,35 @@ def test_forgetting_memorised_samples_leaves_what_a_model_without_them_would_say
         images[wrong], images[~wrong], taught[~wrong], progress=False)
     assert accuracy(unlearned, images[wrong], labels[wrong]) > 0.9  # their quadrant, as a model without them
     assert accuracy(unlearned, test_images, test_labels) > 0.95
+
+
+def test_guide_targets_hold_forgotten_samples_at_what_a_model_without_them_says(tmp_path):
+    """With `forget_targets` (a guide's outputs: a model trained without the samples), erasure
+    distils the forgotten samples towards them and every reconstruction step holds them there, so
+    they end closer to the guide than when reconstruction alone decides where they drift."""
+    images, labels = quadrant_images(256, seed=0)
+    wrong = torch.zeros(len(labels), dtype=torch.bool)
+    wrong[torch.randperm(len(labels), generator=torch.Generator().manual_seed(2))[:16]] = True
+    taught = torch.where(wrong, (labels + 1) % 4, labels)
+    original = train_original(tmp_path / "original", images, taught, epochs=150)
+    guide = train_original(tmp_path / "guide", images[~wrong], taught[~wrong], epochs=150)
+    with torch.no_grad():
+        targets = torch.log_softmax(guide(images[wrong]), dim=1)
+
+    def untrained():
+        return teacher.create_model("cnn_tiny", **TINY)
+
+    def distance_to_guide(anchor_batch_size: int) -> float:
+        config = UnlearnConfig(batch_size=32, erase_lr=1e-2, reconstruct_lr=1e-2, reconstruct_anneal=True,
+                               anchor_batch_size=anchor_batch_size)
+        unlearned, _ = StochasticTeacherUnlearner(original, untrained, config).unlearn(
+            images[wrong], images[~wrong], taught[~wrong], forget_targets=targets, progress=False)
+        assert accuracy(unlearned, images[~wrong], taught[~wrong]) > 0.95
+        with torch.no_grad():
+            return float(teacher._unlearn._kl(targets, unlearned(images[wrong]), 1.0))
+
+    with torch.no_grad():
+        before = float(teacher._unlearn._kl(targets, original(images[wrong]), 1.0))
+    anchored, erased_only = distance_to_guide(8), distance_to_guide(0)
+    assert anchored < erased_only < before
+    assert anchored < 0.1

@@ -1,0 +1,69 @@
+"""Guides for forgetting patients: the teacher's recipe trained k times, each time without one
+fold of nights (issue 6).
+
+A model retrained without patient p still reads p's minutes well, because it generalises; the
+unlearned model should read them the same way, not at chance. What such a model says about p is
+known only by training one without p, which is what unlearning avoids doing per request. Guides
+pay for it once per teacher: k models (k = 5: each about 4/5 of a training), the one whose fold
+holds p never saw p, and its outputs on p's minutes are the unlearner's `forget_targets`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from teacher._apnea import leave_nights_out_folds
+from teacher._training import TrainConfig, fit, predict_proba
+
+GUIDE_FOLDS = 5
+
+
+def guide_folds(nights: list[str], k: int = GUIDE_FOLDS) -> list[list[str]]:
+    """k folds of whole nights (fewer when there are fewer nights), each kind (a, b, c) dealt out."""
+    nights = sorted(set(nights))
+    return leave_nights_out_folds(min(k, len(nights)), seed=0, records=nights)
+
+
+def train_guides(config: TrainConfig, inputs, labels, nights, folds: list[list[str]], work_dir: str | os.PathLike,
+                 progress: bool = True) -> list[nn.Module]:
+    """One model of `config` per fold, trained on the examples whose night is outside it, in
+    `work_dir/fold-{j}` (an interrupted run resumes)."""
+    nights = np.asarray(nights)
+    guides = []
+    for j, fold in enumerate(folds):
+        outside = ~np.isin(nights, fold)
+        fold_config = replace(config, train_records=[r for r in config.train_records if r not in fold],
+                              val_records=[r for r in config.val_records if r not in fold])
+        model, _ = fit(fold_config, inputs[outside], labels[outside], Path(work_dir) / f"fold-{j}", resume=True,
+                       progress=progress)
+        guides.append(model.eval())
+    return guides
+
+
+def guide_targets(guides: list[nn.Module], folds: list[list[str]], inputs, nights) -> torch.Tensor:
+    """Log-probabilities for each example from the guide that never saw its night (softmax of
+    them gives back that guide's probabilities, so they serve as the unlearner's target logits).
+
+    Raises:
+        ValueError: a night in no fold (the guides were made for other data).
+    """
+    nights = np.asarray(nights)
+    unguided = sorted(set(nights.tolist()) - {night for fold in folds for night in fold})
+    if unguided:
+        raise ValueError(f"no guide was trained without night(s) {unguided}: the guides belong to other data")
+    targets = None
+    for guide, fold in zip(guides, folds):
+        inside = np.flatnonzero(np.isin(nights, fold))
+        if len(inside) == 0:
+            continue
+        log_probabilities = torch.log(torch.as_tensor(predict_proba(guide, inputs[inside])).clamp_min(1e-12))
+        if targets is None:
+            targets = torch.empty(len(nights), log_probabilities.shape[1])
+        targets[inside] = log_probabilities
+    return targets
