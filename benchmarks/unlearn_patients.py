@@ -1,12 +1,13 @@
 """Forgetting a patient of the Apnea-ECG teacher, proven against retraining (issue 6).
 
 Trains the original teacher with the shipped recipe on the training nights, then for each patient
-removes every minute of that night (D_f) and compares, in the same run: the original, the stochastic
-teacher's unlearned model (erasing towards the guides' outputs, `teacher.train_guides`: the recipe
-trained once without each fold of nights, timed apart as a one-off), the teacher's own recipe
-retrained on the other nights (the reference; `--references K` trains K of them, with K unlearned
-runs, for the forgetting score), and the baselines fine-tune, NegGrad+, bad teaching and the
-stochastic teacher with a random M_s (this kit's earlier patient setting, without guides). Figures come from `teacher.certify`: per-minute
+removes every minute of that night (D_f) and compares, in the same run: the original, the unlearned
+model (`teacher.PATIENT_UNLEARN`, its targets for D_f from the guides, `teacher.train_guides`: the
+recipe trained once without each fold of nights, timed apart as a one-off), the teacher's own
+recipe retrained on the other nights (the reference; `--references K` trains K of them, with K
+unlearned runs, for the forgetting score), and the baselines fine-tune, NegGrad+, bad teaching and
+the stochastic teacher with a random M_s (this kit's earlier patient setting, without guides).
+Figures come from `teacher.certify`: per-minute
 accuracy with the teacher's decision rule on the patient's night and on the unseen nights, the
 loss-threshold and shadow-model attacks' AUC on the patient's minutes against unseen minutes, and
 wall time against retraining.

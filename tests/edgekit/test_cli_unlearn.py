@@ -64,7 +64,7 @@ def test_a_patient_request_seals_a_teacher_without_that_night_and_its_certificat
     assert set(certificate["models"]) == {"original", "unlearned", "retrained"}
     assert certificate["examples"]["forget"] > 400  # every labelled minute of b02
     assert 0 < certificate["time_ratio_to_retraining"] < 1
-    # Erased towards guides made from the base teacher, one per night here, none with b02's fold.
+    # Unlearned towards guides made from the base teacher, one per night here.
     guides = store.get(certificate["guides"])
     assert (guides.kind, guides.manifest["parents"]) == (GUIDES_KIND, [chain["teacher"]])
     assert sorted(night for fold in guides.manifest["config"]["folds"] for night in fold) == ["a03", "a05", "b02", "c03"]
