@@ -4,8 +4,6 @@ x01, `edgekit replay`, and every way a bundle or its input can be wrong."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 from pathlib import Path
@@ -18,16 +16,9 @@ import edge_export
 import teacher
 from edgekit import _pipeline
 from edgekit._store import ArtifactStore
-from edgekit.cli import main
+from cli_runner import run_cli
 
 BUNDLE_PREFIX = "bundle-"
-
-
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(arg) for arg in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

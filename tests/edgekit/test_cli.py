@@ -16,15 +16,9 @@ import teacher
 from edgekit._ledger import Ledger
 from edgekit._store import ArtifactStore
 from edgekit.cli import main
+from cli_runner import run_cli
 
 ID_RE = re.compile(r"^teacher-[0-9a-f]{12}$")
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(arg) for arg in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 def x01_label_count(folder) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 from pathlib import Path
@@ -13,19 +11,12 @@ import torch
 import torchvision
 
 from edgekit._store import ArtifactStore
-from edgekit.cli import main
+from cli_runner import run_cli
 
 ID_RE = re.compile(r"^teacher-[0-9a-f]{12}$")
 # 160 training images per class: 3 batches of the recipe's 128 per epoch, 6 steps in 2 epochs. With
 # 40 per class (1 step per epoch) cnn_tiny still called part of one class wrong (accuracy 0.7-0.8).
 TRAIN_PER_CLASS, TEST_PER_CLASS = 160, 10
-
-
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(arg) for arg in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 from pathlib import Path
@@ -13,7 +11,7 @@ import torch
 import torchvision
 
 from edgekit._store import ArtifactStore
-from edgekit.cli import main
+from cli_runner import run_cli
 
 TEACHER_RE = re.compile(r"^teacher-[0-9a-f]{12}$")
 SYNTH_RE = re.compile(r"^synth-[0-9a-f]{12}$")
@@ -24,13 +22,6 @@ TRAIN_PER_CLASS, TEST_PER_CLASS = 160, 10
 # after 4 it is sure of `dark` only.
 TEACHER_EPOCHS = 8
 SIZE, GENERATORS = 64, 8
-
-
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(arg) for arg in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import pytest
@@ -12,14 +10,7 @@ from edgekit import _pipeline
 from edgekit._ledger import Ledger
 from edgekit._store import ArtifactStore
 from edgekit._unlearn import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG, GUIDES_KIND
-from edgekit.cli import main
-
-
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(arg) for arg in argv])
-    return code, out.getvalue(), err.getvalue()
+from cli_runner import run_cli
 
 
 @pytest.fixture(scope="module")
