@@ -138,7 +138,7 @@ def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str
         guides = None
         if kind != "class" and root_config.dataset == "apnea-ecg":
             started = time.perf_counter()
-            made = prepare_guides(store, base.id, data_dir=data_dir, progress=progress)
+            made = prepare_guides(store, base.id, data=data, progress=progress)
             guides = (made, time.perf_counter() - started)
         artifact, certificate = _unlearn_and_prove(store, base, data, forget, retain, test, score, kind, targets,
                                                    reason, request_id, lineage, references, unlearn_config, guides,
@@ -161,10 +161,11 @@ def removed_earlier(ledger: Ledger, lineage: str, data: TeacherData, num_classes
 
 
 def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int = teacher.GUIDE_FOLDS, data_dir=None,
-                   progress: bool = True) -> Artifact:
+                   data: TeacherData | None = None, progress: bool = True) -> Artifact:
     """The guides of an Apnea-ECG teacher: found when already made, else trained on what the
     teacher trained on (less what earlier requests of its lineage removed) and sealed as an
-    artifact whose parent is the teacher. An interrupted preparation resumes."""
+    artifact whose parent is the teacher. An interrupted preparation resumes. `data`: the
+    lineage's `teacher_data`, when the caller has already read it."""
     base = store.get(teacher_ref)
     made = [child for child in store.children(base.id) if child.kind == GUIDES_KIND]
     if made:
@@ -177,7 +178,8 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int = teach
         raise ValueError(f"{base.id}: guides are for Apnea-ECG teachers, whose requests name nights; "
                          f"this one is a {config.dataset} teacher")
     lineage = lineage_of(base)
-    data = teacher_data(teacher.TrainConfig(**store.get(lineage).manifest["config"]), data_dir, progress)
+    if data is None:
+        data = teacher_data(teacher.TrainConfig(**store.get(lineage).manifest["config"]), data_dir, progress)
     kept = ~removed_earlier(Ledger(store), lineage, data, len(base.manifest["contract"]["labels"]))
     nights = data.groups[kept]
     fold_nights = teacher.guide_folds(nights.tolist(), folds)
