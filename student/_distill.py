@@ -7,6 +7,7 @@ argmax (hard labels). Its input contract is the teacher's: same window or image,
 
 from __future__ import annotations
 
+import copy
 import os
 
 import torch
@@ -65,12 +66,13 @@ def student_targets(logits: torch.Tensor, labels: str, temperature: float) -> to
 
 def teacher_labeller(teacher_model: torch.nn.Module, labels: str, temperature: float):
     """`label_batch(inputs) -> targets` for `teacher.fit`: the frozen teacher's targets as
-    `student_targets` makes them from stored logits."""
-    teacher_model = teacher_model.eval()
+    `student_targets` makes them from stored logits. It labels with its own copy of the teacher,
+    moved to the batches' device, so that the caller's teacher stays where it was."""
+    labeller = copy.deepcopy(teacher_model).eval()
 
     def label_batch(inputs: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return student_targets(teacher_model.to(inputs.device)(inputs), labels, temperature)
+            return student_targets(labeller.to(inputs.device)(inputs), labels, temperature)
     return label_batch
 
 

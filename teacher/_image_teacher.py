@@ -106,7 +106,7 @@ def train_image_teacher(
     contract = image_contract(data.shape, labels, config.arch_options["mean"], config.arch_options["std"])
 
     def evaluate(model: nn.Module) -> dict:
-        probabilities = predict_proba(model, validation.images, device=device_of(model))
+        probabilities = predict_proba(model, validation.images)
         return {"val_accuracy": float(np.mean(probabilities.argmax(1) == validation.labels.numpy()))}
 
     model, checkpoint = fit(
@@ -125,10 +125,6 @@ def train_image_teacher(
         metrics["val_accuracy"] = checkpoint["history"][-1]["val_accuracy"]
     provenance = [{**data.provenance, "validation_examples": config.validation_size}]
     return TrainedTeacher(model, checkpoint, contract, provenance, metrics)
-
-
-def device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def evaluate_image_teacher(

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import teacher
-from student import STUDENT_RECIPES, student_config, student_targets
+from student import STUDENT_RECIPES, student_config, student_targets, teacher_labeller
 from teacher._training import mix_and_relabel, train_one_epoch
 
 # --- student_targets --------------------------------------------------------------------------
@@ -158,6 +158,18 @@ def test_fit_learns_from_soft_targets(tmp_path):
     assert losses[-1] > 0.40, losses
     with torch.no_grad():
         assert (model(images).argmax(1) == labels).float().mean() == 1.0
+
+
+def test_labeller_follows_the_batches_device_and_leaves_the_teacher_where_it_was():
+    """A student trained on a GPU labels its mixes there; the caller's teacher, scored afterwards on
+    the CPU, must not have been moved with it (CUDA run: it was, and scoring failed). The meta device
+    stands in for a second device on a CPU-only machine."""
+    model = teacher.create_model("cnn_tiny", **TINY)
+    label_batch = teacher_labeller(model, "soft", 4.0)
+    images, _ = left_right_images(4)
+    targets = label_batch(images.to("meta"))
+    assert targets.device.type == "meta" and targets.shape == (4, 2)
+    assert {parameter.device.type for parameter in model.parameters()} == {"cpu"}
 
 
 def _one_epoch(labels: torch.Tensor, temperature: float, lr: float):
