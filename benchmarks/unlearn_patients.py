@@ -133,6 +133,12 @@ def main() -> None:
             "random_teacher": random_teacher(original, untrained, forget_inputs, retain_inputs, retain_labels),
         }
         half = unseen.select(np.random.default_rng(0).permutation(len(unseen)) < len(unseen) // 2)
+        guide = guides[next(j for j, fold in enumerate(folds) if patient in fold)]
+        # The target itself: how the guide that never saw the patient reads the patient's minutes.
+        guide_row = {"forget_accuracy": score(guide, forget),
+                     "threshold_attack_auc": threshold_attack_auc(guide, (forget.inputs, forget.labels),
+                                                                  (half.inputs, half.labels)),
+                     "forget_mean_loss": float(per_example_loss(guide, forget.inputs, forget.labels).mean())}
         baseline_rows = {
             name: {"forget_accuracy": score(model, forget), "test_accuracy": score(model, unseen),
                    "threshold_attack_auc": threshold_attack_auc(model, (forget.inputs, forget.labels),
@@ -149,7 +155,7 @@ def main() -> None:
             spread = certify(original, references[1], references[:1], forget, retain, unseen, unseen,
                              {"unlearn": retrain_seconds[1], "retrain": retrain_seconds[0]},
                              score=score)["gaps_to_retrained"]
-        row = {"patient": patient, "forget_minutes": len(forget), "certificate": certificate,
+        row = {"patient": patient, "forget_minutes": len(forget), "certificate": certificate, "guide": guide_row,
                "baselines": baseline_rows, "reference_spread": spread, "retrain_seconds": retrain_seconds,
                "unlearn_seconds": unlearn_seconds,
                "history": history}
@@ -169,8 +175,9 @@ def main() -> None:
         headline = ("forget_accuracy", "test_accuracy", "threshold_attack_auc", "forget_mean_loss")
         append_json_line(args.append, {
             "mode": mode, "unlearn": json.loads(args.unlearn), "unlearn_config": unlearn_config.to_dict(),
-            "patients": {row["patient"]: {name: {key: figures[key] for key in headline}
-                                          for name, figures in row["certificate"]["models"].items()}
+            "patients": {row["patient"]: {**{name: {key: figures[key] for key in headline}
+                                             for name, figures in row["certificate"]["models"].items()},
+                                          "guide": row["guide"]}
                          for row in rows}})
     print("\n| patient | model | forget acc | unseen acc | threshold AUC | shadow AUC | JS to retrained (D_f) "
           "| time / retraining |\n|---|---|---|---|---|---|---|---|")
