@@ -432,8 +432,8 @@ def rebuild(store: ArtifactStore, data_dir=None, progress: bool = True) -> list[
                                     size=config["synthetic_samples"], seed=config["seed"], progress=progress,
                           score_on_test="test" in artifact.manifest["metrics"])
         elif artifact.kind == _unlearn.GUIDES_KIND:
-            new = _unlearn.prepare_guides(store, parent.id, folds=len(config["folds"]), data_dir=data_dir,
-                                          progress=progress)
+            new = _unlearn.prepare_guides(store, parent.id, folds=_unlearn.guide_folds_asked(artifact),
+                                          data_dir=data_dir, progress=progress)
         elif artifact.kind == "bundle":
             new = export(store, parent.id, config["quantize"], progress=progress,
                                    calibration_samples=config["calibration_samples"] or CALIBRATION_SAMPLES)

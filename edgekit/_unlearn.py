@@ -90,6 +90,11 @@ def target_mask(data: TeacherData, kind: str, targets: list[str], num_classes: i
         unknown = [t for t in targets if not t.isdigit() or int(t) >= num_classes]
         if unknown:
             raise UnknownTargetError(f"unknown class(es) {unknown}: this teacher has classes 0-{num_classes - 1}")
+        if num_classes - len(set(int(t) for t in targets)) < 2:
+            # An Apnea-ECG teacher has two classes: forgetting "apnea" or "normal" unmakes the classifier.
+            raise UnknownTargetError(f"forgetting class(es) {targets} would leave this teacher fewer than two of its "
+                                     f"{num_classes} classes to tell apart; to remove people or examples, name "
+                                     "patients (--patient) or samples (--samples)")
         labels = np.asarray(data.train.labels)
         return np.isin(labels, [int(t) for t in targets])
     mask = np.isin(data.keys, targets)
@@ -160,16 +165,23 @@ def removed_earlier(ledger: Ledger, lineage: str, data: TeacherData, num_classes
     return removed
 
 
-def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int = teacher.GUIDE_FOLDS, data_dir=None,
+def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None = None, data_dir=None,
                    data: TeacherData | None = None, progress: bool = True) -> Artifact:
     """The guides of an Apnea-ECG teacher: found when already made, else trained on what the
     teacher trained on (less what earlier requests of its lineage removed) and sealed as an
-    artifact whose parent is the teacher. An interrupted preparation resumes. `data`: the
-    lineage's `teacher_data`, when the caller has already read it."""
+    artifact whose parent is the teacher. An interrupted preparation resumes. `folds`: how many
+    (default `teacher.GUIDE_FOLDS`); a teacher keeps one set, which every request uses, so asking
+    for another number than its guides have is refused. `data`: the lineage's `teacher_data`, when
+    the caller has already read it."""
     base = store.get(teacher_ref)
     made = [child for child in store.children(base.id) if child.kind == GUIDES_KIND]
     if made:
+        asked = guide_folds_asked(made[0])
+        if folds is not None and folds != asked:
+            raise ValueError(f"{base.id} already has {asked}-fold guides ({made[0].id}), which its requests use; "
+                             f"it keeps one set, so {folds} folds are not made")
         return made[0]
+    folds = teacher.GUIDE_FOLDS if folds is None else folds
     if base.kind != "teacher":
         raise ValueError(f"{base.id} is a {base.kind}, not a teacher")
     _, checkpoint = teacher.load_teacher(base.path)
@@ -183,7 +195,7 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int = teach
     kept = ~removed_earlier(Ledger(store), lineage, data, len(base.manifest["contract"]["labels"]))
     nights = data.groups[kept]
     fold_nights = teacher.guide_folds(nights.tolist(), folds)
-    recipe = {"teacher": base.id, "folds": fold_nights, "train_config": config.to_dict()}
+    recipe = {"teacher": base.id, "folds_asked": folds, "folds": fold_nights, "train_config": config.to_dict()}
     staging = store.staging_dir(GUIDES_KIND, recipe, parents=[base.id], resume=True)
     started = time.perf_counter()
     kept_data = data.train.select(kept)
@@ -191,6 +203,12 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int = teach
     return store.commit(staging, kind=GUIDES_KIND, config=recipe, parents=[base.id],
                         data=base.manifest.get("data", []), metrics={"seconds": round(time.perf_counter() - started, 1)},
                         code_version=code_version())
+
+
+def guide_folds_asked(guides: Artifact) -> int:
+    """The fold count a guides artifact was made for (fewer folds are made when there are fewer nights)."""
+    config = guides.manifest["config"]
+    return config.get("folds_asked", len(config["folds"]))
 
 
 def load_guides(guides: Artifact) -> tuple[list[torch.nn.Module], list[list[str]]]:

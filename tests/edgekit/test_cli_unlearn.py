@@ -76,6 +76,7 @@ def test_the_ledger_lists_the_request(chain):
 @pytest.mark.parametrize("argv, message", [
     (("--patient", "x99"), "unknown patient(s) ['x99']"),
     (("--class", "7"), "unknown class(es) ['7']"),
+    (("--class", "1"), "would leave this teacher fewer than two of its 2 classes"),
     (("--patient", "a03", "--class", "1"), "exactly one of --patient, --class or --samples"),
 ])
 def test_unknown_or_ambiguous_targets_are_refused_before_anything_is_recorded(chain, argv, message):
@@ -128,6 +129,9 @@ def test_guides_are_made_once_per_teacher_and_only_for_teachers(chain):
     assert code == 0, err
     made = json.loads(chain["unlearned"][1])["certificate"]["guides"]
     assert out.startswith(f"{made}: 4 guides for teacher {chain['teacher']}")
+    code, _, err = run_cli("guides", chain["teacher"], "--folds", "3", *chain["common"])
+    assert code == 2
+    assert f"already has 5-fold guides ({made})" in err
     code, _, err = run_cli("guides", chain["synth"], *chain["common"])
     assert code == 2
     assert "not a teacher" in err
