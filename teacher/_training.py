@@ -184,7 +184,8 @@ def mix_and_relabel(batch: torch.Tensor, share: float, label_batch, generator: t
 
 @torch.no_grad()
 def predict_proba(
-    model: nn.Module, inputs: np.ndarray | torch.Tensor, device: torch.device | str | None = None, batch_size: int = 1024
+    model: nn.Module, inputs: np.ndarray | torch.Tensor, device: torch.device | str | None = None,
+    batch_size: int = 1024,
 ) -> np.ndarray:
     """Softmax probabilities, (N, num_classes), in eval mode; uint8 inputs are pixels (see `to_float`).
     The batches go to `device`, by default wherever the model's weights are."""
