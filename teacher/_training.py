@@ -188,9 +188,12 @@ def predict_proba(
     batch_size: int = 1024,
 ) -> np.ndarray:
     """Softmax probabilities, (N, num_classes), in eval mode; uint8 inputs are pixels (see `to_float`).
-    The batches go to `device`, by default wherever the model's weights are."""
+    The batches go to `device`, by default wherever the model's weights are (the CPU if it has none)."""
     model.eval()
-    device = next(model.parameters()).device if device is None else torch.device(device)
+    if device is None:
+        weight = next(model.parameters(), None)
+        device = torch.device("cpu") if weight is None else weight.device
+    device = torch.device(device)
     inputs = torch.as_tensor(inputs)
     chunks = [
         torch.softmax(model(to_float(inputs[start : start + batch_size]).to(device)), dim=1).cpu()
