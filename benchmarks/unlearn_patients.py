@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--references", type=int, default=1, help="retrained references (and unlearned runs)")
     parser.add_argument("--unlearn", default="{}", help="JSON overrides of teacher.PATIENT_UNLEARN")
     parser.add_argument("--no-baselines", action="store_true", help="the stochastic teacher only (settings sweeps)")
+    parser.add_argument("--guide-partitions", type=int, default=1,
+                        help="average the targets of guides from this many fold partitions (the product uses 1)")
     parser.add_argument("--cache", default="runs/unlearn-patients")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", default=None)
@@ -92,6 +94,13 @@ def main() -> None:
                      for j in range(len(folds))]
     print(f"guides: {len(folds)} folds, {sum(guide_seconds):.0f} s of training "
           f"({time.perf_counter() - started:.0f} s this run)", flush=True)
+    # More partitions: guides of other fold draws, whose targets are averaged with the first's.
+    other_partitions = []
+    for partition in range(1, args.guide_partitions):
+        other_folds = teacher.guide_folds(split["train"], seed=partition)
+        other_partitions.append((teacher.train_guides(config, windows.inputs, windows.labels, windows.records,
+                                                      other_folds, cache / f"guides-partition{partition}",
+                                                      progress=True), other_folds))
     score = teacher.decision_accuracy(config)
 
     def untrained():
@@ -111,6 +120,10 @@ def main() -> None:
         forget_inputs = torch.as_tensor(forget.inputs)
         retain_inputs, retain_labels = torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long()
         forget_targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records)
+        if other_partitions:  # the mean of the partitions' probabilities, as log-probabilities
+            every = [forget_targets] + [teacher.guide_targets(models, other_folds, forget.inputs, forget.records)
+                                        for models, other_folds in other_partitions]
+            forget_targets = torch.logsumexp(torch.stack(every), dim=0) - np.log(len(every))
         runs, unlearn_seconds, history = [], [], None
         for seed in range(max(args.references, 1)):
             started = time.perf_counter()
@@ -166,7 +179,7 @@ def main() -> None:
 
     result = {"mode": mode, "unseen_records": unseen_records, "train_config": config.to_dict(),
               "unlearn_config": unlearn_config.to_dict(), "baseline_config": teacher.BaselineConfig().to_dict(),
-              "original_seconds": round(original_seconds, 1), "guides": {"folds": folds, "seconds": guide_seconds},
+              "original_seconds": round(original_seconds, 1), "guides": {"folds": folds, "seconds": guide_seconds, "partitions": args.guide_partitions},
               "threads": torch.get_num_threads(), "patients": rows}
     path = Path(args.json or f"benchmarks/results/unlearn_patients_{mode}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +188,7 @@ def main() -> None:
         headline = ("forget_accuracy", "test_accuracy", "threshold_attack_auc", "forget_mean_loss")
         append_json_line(args.append, {
             "mode": mode, "unlearn": json.loads(args.unlearn), "unlearn_config": unlearn_config.to_dict(),
+            "guide_partitions": args.guide_partitions,
             "patients": {row["patient"]: {**{name: {key: figures[key] for key in headline}
                                              for name, figures in row["certificate"]["models"].items()},
                                           "guide": row["guide"]}

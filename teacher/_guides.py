@@ -24,10 +24,11 @@ from teacher._training import TrainConfig, fit, predict_proba
 GUIDE_FOLDS = 5
 
 
-def guide_folds(nights: list[str], k: int = GUIDE_FOLDS) -> list[list[str]]:
-    """k folds of whole nights (fewer when there are fewer nights), each kind (a, b, c) dealt out."""
+def guide_folds(nights: list[str], k: int = GUIDE_FOLDS, seed: int = 0) -> list[list[str]]:
+    """k folds of whole nights (fewer when there are fewer nights), each kind (a, b, c) dealt out;
+    `seed` draws another partition."""
     nights = sorted(set(nights))
-    return leave_nights_out_folds(min(k, len(nights)), seed=0, records=nights)
+    return leave_nights_out_folds(min(k, len(nights)), seed=seed, records=nights)
 
 
 def train_guides(config: TrainConfig, inputs, labels, nights, folds: list[list[str]], work_dir: str | os.PathLike,
