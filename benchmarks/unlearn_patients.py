@@ -85,22 +85,20 @@ def main() -> None:
     cache = Path(args.cache) / mode
     original, original_seconds = trained(config, windows, cache / "original")
     unlearn_config = replace(teacher.PATIENT_UNLEARN, **json.loads(args.unlearn))
-    folds = teacher.guide_folds(split["train"])
+    # One set of guides per fold partition (`--guide-partitions`); the first is the product's.
     started = time.perf_counter()
-    guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, cache / "guides",
-                                  progress=True)
+    partitions = []
+    for partition in range(args.guide_partitions):
+        partition_folds = teacher.guide_folds(split["train"], seed=partition)
+        directory = cache / ("guides" if partition == 0 else f"guides-partition{partition}")
+        partitions.append((teacher.train_guides(config, windows.inputs, windows.labels, windows.records,
+                                                partition_folds, directory, progress=True), partition_folds))
+    guides, folds = partitions[0]
     guide_seconds = [sum(epoch["seconds"] for epoch in torch.load(cache / "guides" / f"fold-{j}" / "checkpoint.pt",
                                                                    weights_only=False)["history"])
                      for j in range(len(folds))]
-    print(f"guides: {len(folds)} folds, {sum(guide_seconds):.0f} s of training "
+    print(f"guides: {len(partitions)} x {len(folds)} folds, {sum(guide_seconds):.0f} s of training for the first "
           f"({time.perf_counter() - started:.0f} s this run)", flush=True)
-    # More partitions: guides of other fold draws, whose targets are averaged with the first's.
-    other_partitions = []
-    for partition in range(1, args.guide_partitions):
-        other_folds = teacher.guide_folds(split["train"], seed=partition)
-        other_partitions.append((teacher.train_guides(config, windows.inputs, windows.labels, windows.records,
-                                                      other_folds, cache / f"guides-partition{partition}",
-                                                      progress=True), other_folds))
     score = teacher.decision_accuracy(config)
 
     def untrained():
@@ -119,11 +117,10 @@ def main() -> None:
             retrain_seconds.append(seconds)
         forget_inputs = torch.as_tensor(forget.inputs)
         retain_inputs, retain_labels = torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long()
-        forget_targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records)
-        if other_partitions:  # the mean of the partitions' probabilities, as log-probabilities
-            every = [forget_targets] + [teacher.guide_targets(models, other_folds, forget.inputs, forget.records)
-                                        for models, other_folds in other_partitions]
-            forget_targets = torch.logsumexp(torch.stack(every), dim=0) - np.log(len(every))
+        # The mean of the partitions' probabilities, as log-probabilities (one partition: its own).
+        every = [teacher.guide_targets(models, partition_folds, forget.inputs, forget.records)
+                 for models, partition_folds in partitions]
+        forget_targets = torch.logsumexp(torch.stack(every), dim=0) - np.log(len(every))
         runs, unlearn_seconds, history = [], [], None
         for seed in range(max(args.references, 1)):
             started = time.perf_counter()
@@ -148,18 +145,16 @@ def main() -> None:
         half = unseen.select(np.random.default_rng(0).permutation(len(unseen)) < len(unseen) // 2)
         guide = guides[next(j for j, fold in enumerate(folds) if patient in fold)]
         # The target itself: how the guide that never saw the patient reads the patient's minutes.
-        guide_row = {"forget_accuracy": score(guide, forget),
-                     "threshold_attack_auc": threshold_attack_auc(guide, (forget.inputs, forget.labels),
-                                                                  (half.inputs, half.labels)),
-                     "forget_mean_loss": float(per_example_loss(guide, forget.inputs, forget.labels).mean())}
-        baseline_rows = {
-            name: {"forget_accuracy": score(model, forget), "test_accuracy": score(model, unseen),
-                   "threshold_attack_auc": threshold_attack_auc(model, (forget.inputs, forget.labels),
-                                                                (half.inputs, half.labels)),
-                   "forget_mean_loss": float(per_example_loss(model, forget.inputs, forget.labels).mean()),
-                   "time_ratio_to_retraining": seconds / retrain_seconds[0]}
-            for name, (model, seconds) in baselines.items()
-        }
+        def on_the_patient(model) -> dict:
+            return {"forget_accuracy": score(model, forget),
+                    "threshold_attack_auc": threshold_attack_auc(model, (forget.inputs, forget.labels),
+                                                                 (half.inputs, half.labels)),
+                    "forget_mean_loss": float(per_example_loss(model, forget.inputs, forget.labels).mean())}
+
+        guide_row = on_the_patient(guide)
+        baseline_rows = {name: {**on_the_patient(model), "test_accuracy": score(model, unseen),
+                                "time_ratio_to_retraining": seconds / retrain_seconds[0]}
+                         for name, (model, seconds) in baselines.items()}
         for figures in certificate["models"].values():
             figures["forget_mean_loss"] = float(np.mean(figures.pop("forget_loss")))
         # The noise floor: how far a second retrained model is from the first, by the same measures.
@@ -179,7 +174,8 @@ def main() -> None:
 
     result = {"mode": mode, "unseen_records": unseen_records, "train_config": config.to_dict(),
               "unlearn_config": unlearn_config.to_dict(), "baseline_config": teacher.BaselineConfig().to_dict(),
-              "original_seconds": round(original_seconds, 1), "guides": {"folds": folds, "seconds": guide_seconds, "partitions": args.guide_partitions},
+              "original_seconds": round(original_seconds, 1),
+              "guides": {"folds": folds, "seconds": guide_seconds, "partitions": args.guide_partitions},
               "threads": torch.get_num_threads(), "patients": rows}
     path = Path(args.json or f"benchmarks/results/unlearn_patients_{mode}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
