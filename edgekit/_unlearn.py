@@ -142,9 +142,11 @@ def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str
         retain = ~forget & ~removed
         guides = None
         if kind != "class" and root_config.dataset == "apnea-ecg":
-            started = time.perf_counter()
-            made = prepare_guides(store, base.id, data=data, progress=progress)
-            guides = (made, time.perf_counter() - started)
+            # (the guides, seconds spent training them for this request: none when they existed)
+            guides = (existing_guides(store, base.id), 0.0)
+            if guides[0] is None:
+                started = time.perf_counter()
+                guides = (prepare_guides(store, base.id, data=data, progress=progress), time.perf_counter() - started)
         artifact, certificate = _unlearn_and_prove(store, base, data, forget, retain, test, score, kind, targets,
                                                    reason, request_id, lineage, references, unlearn_config, guides,
                                                    progress)
@@ -174,13 +176,13 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None 
     for another number than its guides have is refused. `data`: the lineage's `teacher_data`, when
     the caller has already read it."""
     base = store.get(teacher_ref)
-    made = [child for child in store.children(base.id) if child.kind == GUIDES_KIND]
-    if made:
-        asked = guide_folds_asked(made[0])
+    made = existing_guides(store, base.id)
+    if made is not None:
+        asked = guide_folds_asked(made)
         if folds is not None and folds != asked:
-            raise ValueError(f"{base.id} already has {asked}-fold guides ({made[0].id}), which its requests use; "
+            raise ValueError(f"{base.id} already has {asked}-fold guides ({made.id}), which its requests use; "
                              f"it keeps one set, so {folds} folds are not made")
-        return made[0]
+        return made
     folds = teacher.GUIDE_FOLDS if folds is None else folds
     if base.kind != "teacher":
         raise ValueError(f"{base.id} is a {base.kind}, not a teacher")
@@ -203,6 +205,11 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None 
     return store.commit(staging, kind=GUIDES_KIND, config=recipe, parents=[base.id],
                         data=base.manifest.get("data", []), metrics={"seconds": round(time.perf_counter() - started, 1)},
                         code_version=code_version())
+
+
+def existing_guides(store: ArtifactStore, teacher_id: str) -> Artifact | None:
+    """The teacher's guides, if they have been made."""
+    return next((child for child in store.children(teacher_id) if child.kind == GUIDES_KIND), None)
 
 
 def guide_folds_asked(guides: Artifact) -> int:
