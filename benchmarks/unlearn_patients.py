@@ -64,8 +64,8 @@ def main() -> None:
     parser.add_argument("--references", type=int, default=1, help="retrained references (and unlearned runs)")
     parser.add_argument("--unlearn", default="{}", help="JSON overrides of teacher.PATIENT_UNLEARN")
     parser.add_argument("--no-baselines", action="store_true", help="the stochastic teacher only (settings sweeps)")
-    parser.add_argument("--guide-partitions", type=int, default=1,
-                        help="average the targets of guides from this many fold partitions (the product uses 1)")
+    parser.add_argument("--guide-partitions", type=int, default=teacher.GUIDE_PARTITIONS,
+                        help="splits of the nights into folds, one guide per fold (default: the product's)")
     parser.add_argument("--cache", default="runs/unlearn-patients")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", default=None)
@@ -85,19 +85,15 @@ def main() -> None:
     cache = Path(args.cache) / mode
     original, original_seconds = trained(config, windows, cache / "original")
     unlearn_config = replace(teacher.PATIENT_UNLEARN, **json.loads(args.unlearn))
-    # One set of guides per fold partition (`--guide-partitions`); the first is the product's.
+    # The product's guides (`teacher.guide_folds`): `--guide-partitions` splits of the nights into folds.
     started = time.perf_counter()
-    partitions = []
-    for partition in range(args.guide_partitions):
-        partition_folds = teacher.guide_folds(split["train"], seed=partition)
-        directory = cache / ("guides" if partition == 0 else f"guides-partition{partition}")
-        partitions.append((teacher.train_guides(config, windows.inputs, windows.labels, windows.records,
-                                                partition_folds, directory, progress=True), partition_folds))
-    guides, folds = partitions[0]
+    folds = teacher.guide_folds(split["train"], partitions=args.guide_partitions)
+    guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, cache / "guides",
+                                  progress=True)
     guide_seconds = [sum(epoch["seconds"] for epoch in torch.load(cache / "guides" / f"fold-{j}" / "checkpoint.pt",
                                                                    weights_only=False)["history"])
                      for j in range(len(folds))]
-    print(f"guides: {len(partitions)} x {len(folds)} folds, {sum(guide_seconds):.0f} s of training for the first "
+    print(f"guides: {len(folds)} ({args.guide_partitions} partitions), {sum(guide_seconds):.0f} s of training "
           f"({time.perf_counter() - started:.0f} s this run)", flush=True)
     score = teacher.decision_accuracy(config)
 
@@ -117,10 +113,7 @@ def main() -> None:
             retrain_seconds.append(seconds)
         forget_inputs = torch.as_tensor(forget.inputs)
         retain_inputs, retain_labels = torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long()
-        # The mean of the partitions' probabilities, as log-probabilities (one partition: its own).
-        every = [teacher.guide_targets(models, partition_folds, forget.inputs, forget.records)
-                 for models, partition_folds in partitions]
-        forget_targets = torch.logsumexp(torch.stack(every), dim=0) - np.log(len(every))
+        forget_targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records)
         runs, unlearn_seconds, history = [], [], None
         for seed in range(max(args.references, 1)):
             started = time.perf_counter()
@@ -144,7 +137,7 @@ def main() -> None:
         }
         half = unseen.select(np.random.default_rng(0).permutation(len(unseen)) < len(unseen) // 2)
         guide = guides[next(j for j, fold in enumerate(folds) if patient in fold)]
-        # The target itself: how the guide that never saw the patient reads the patient's minutes.
+        # One guide alone (the first partition's that never saw the patient): how it reads the minutes.
         def on_the_patient(model) -> dict:
             return {"forget_accuracy": score(model, forget),
                     "threshold_attack_auc": threshold_attack_auc(model, (forget.inputs, forget.labels),

@@ -172,7 +172,8 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None 
     """The guides of an Apnea-ECG teacher: found when already made, else trained on what the
     teacher trained on (less what earlier requests of its lineage removed) and sealed as an
     artifact whose parent is the teacher. An interrupted preparation resumes. `folds`: how many
-    (default `teacher.GUIDE_FOLDS`); a teacher keeps one set, which every request uses, so asking
+    in each of the `teacher.GUIDE_PARTITIONS` splits of the nights (default `teacher.GUIDE_FOLDS`),
+    one guide each; a teacher keeps one set, which every request uses, so asking
     for another number than its guides have is refused. `data`: the lineage's `teacher_data`, when
     the caller has already read it."""
     base = store.get(teacher_ref)
@@ -196,8 +197,9 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None 
         data = teacher_data(teacher.TrainConfig(**store.get(lineage).manifest["config"]), data_dir, progress)
     kept = ~removed_earlier(Ledger(store), lineage, data, len(base.manifest["contract"]["labels"]))
     nights = data.groups[kept]
-    fold_nights = teacher.guide_folds(nights.tolist(), folds)
-    recipe = {"teacher": base.id, "folds_asked": folds, "folds": fold_nights, "train_config": config.to_dict()}
+    fold_nights = teacher.guide_folds(nights.tolist(), folds, teacher.GUIDE_PARTITIONS)
+    recipe = {"teacher": base.id, "folds_asked": folds, "partitions_asked": teacher.GUIDE_PARTITIONS,
+              "folds": fold_nights, "train_config": config.to_dict()}
     staging = store.staging_dir(GUIDES_KIND, recipe, parents=[base.id], resume=True)
     started = time.perf_counter()
     kept_data = data.train.select(kept)
@@ -318,9 +320,9 @@ def guides_text(certificate: dict) -> str:
     if not certificate.get("guides"):
         return "a randomly initialised network (the stochastic teacher)"
     made = certificate["seconds"].get("guides", 0)
-    return (f"the outputs of guides {certificate['guides']}, models of the teacher's recipe trained without the "
-            f"forgotten data's fold of nights" + (f" (trained for this request in {made:.0f} s, once per teacher)"
-                                                   if made else ""))
+    trained_now = f" (trained for this request in {made:.0f} s, once per teacher)" if made else ""
+    return (f"the mean outputs of guides {certificate['guides']}, models of the teacher's recipe each trained "
+            f"without a fold of nights that holds the forgotten data{trained_now}")
 
 
 MODEL_COLOURS = {"original": "tab:red", "unlearned": "tab:blue", "retrained": "tab:green"}

@@ -506,8 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "ahead of the first patient request; printed when already made")
     guides.add_argument("teacher", help="teacher artifact id, unique id prefix, or directory")
     guides.add_argument("--folds", type=int,
-                        help=f"folds of nights, one guide each (default {teacher.GUIDE_FOLDS}); a teacher keeps "
-                             "one set")
+                        help=f"folds in each of the {teacher.GUIDE_PARTITIONS} splits of the nights, one guide each "
+                             f"(default {teacher.GUIDE_FOLDS}); a teacher keeps one set")
     _add_common(guides)
     guides.set_defaults(func=cmd_guides)
 

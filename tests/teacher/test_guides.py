@@ -22,13 +22,18 @@ class Constant(nn.Module):
         return self.logits.expand(len(inputs), -1)
 
 
-def test_folds_hold_every_night_once_and_each_kind_is_dealt_out():
+def test_each_split_holds_every_night_once_and_deals_out_each_kind():
     nights = [f"a{i:02d}" for i in range(1, 11)] + ["b01", "b02", "c01", "c02", "c03"]
-    folds = teacher.guide_folds(nights, 5)
-    assert sorted(night for fold in folds for night in fold) == sorted(nights)
-    assert [len(fold) for fold in folds] == [3] * 5
-    assert all(sum(night.startswith("a") for night in fold) == 2 for fold in folds)
-    assert len(teacher.guide_folds(["a01", "b01", "c01"], 5)) == 3  # never an empty fold
+    folds = teacher.guide_folds(nights, 5, partitions=2)
+    assert len(folds) == 10
+    for split in (folds[:5], folds[5:]):
+        assert sorted(night for fold in split for night in fold) == sorted(nights)
+        assert [len(fold) for fold in split] == [3] * 5
+        assert all(sum(night.startswith("a") for night in fold) == 2 for fold in split)
+    assert {frozenset(fold) for fold in folds[:5]} != {frozenset(fold) for fold in folds[5:]}
+    assert teacher.guide_folds(nights, 5, partitions=1) == folds[:5]
+    # never an empty fold; three nights split only one way, so the second split is not repeated
+    assert len(teacher.guide_folds(["a01", "b01", "c01"], 5, partitions=2)) == 3
 
 
 def test_each_example_gets_the_outputs_of_the_guide_that_never_saw_its_night():
@@ -40,3 +45,12 @@ def test_each_example_gets_the_outputs_of_the_guide_that_never_saw_its_night():
     assert torch.allclose(torch.softmax(targets, dim=1), expected, atol=1e-6)
     with pytest.raises(ValueError, match=r"no guide was trained without night\(s\) \['x01'\]"):
         teacher.guide_targets(guides, folds, np.zeros((1, 3), dtype=np.float32), np.array(["x01"]))
+
+
+def test_a_night_left_out_by_guides_of_several_splits_gets_their_mean_probabilities():
+    folds = [["a01", "b01"], ["c01"], ["a01"], ["b01", "c01"]]
+    guides = [Constant([0.9, 0.1]), Constant([0.2, 0.8]), Constant([0.5, 0.5]), Constant([0.4, 0.6])]
+    nights = np.array(["a01", "b01", "c01"])
+    targets = teacher.guide_targets(guides, folds, np.zeros((3, 3), dtype=np.float32), nights)
+    expected = torch.tensor([[0.7, 0.3], [0.65, 0.35], [0.3, 0.7]])
+    assert torch.allclose(torch.softmax(targets, dim=1), expected, atol=1e-6)
