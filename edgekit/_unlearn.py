@@ -142,11 +142,12 @@ def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str
         retain = ~forget & ~removed
         guides = None
         if kind != "class" and root_config.dataset == "apnea-ecg":
-            # (the guides, seconds spent training them for this request: none when they existed)
-            guides = (existing_guides(store, base.id), 0.0)
-            if guides[0] is None:
+            made, seconds = existing_guides(store, base.id), 0.0  # no training time when they existed
+            if made is None:
                 started = time.perf_counter()
-                guides = (prepare_guides(store, base.id, data=data, progress=progress), time.perf_counter() - started)
+                made = prepare_guides(store, base.id, data=data, progress=progress)
+                seconds = time.perf_counter() - started
+            guides = (made, seconds)
         artifact, certificate = _unlearn_and_prove(store, base, data, forget, retain, test, score, kind, targets,
                                                    reason, request_id, lineage, references, unlearn_config, guides,
                                                    progress)
