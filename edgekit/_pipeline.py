@@ -134,7 +134,7 @@ def _night_summary(night: dict) -> dict:
 def run_demo(out: str | os.PathLike, *, fresh: bool = True, progress: bool = True) -> dict:
     """The main job on the embedded nights: train a small apnea teacher and score a held-out night;
     synthesise a set from the teacher alone; distil a student on that set only and score it on the same
-    night with the teacher's decision rule; audit how traceable the synthetic set is to the real nights.
+    night with its decision rule; audit how traceable the synthetic set is to the real nights.
 
     Then export the student as an int8 bundle for phones and replay the held-out night through it,
     and explain the flagged minute the bundle was surest of with NeuroMask. Last, a data steward's
@@ -168,7 +168,7 @@ def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
     # No data directory: without the privacy term Gen{h1} reads nothing but the teacher.
     synthetic = synthesise(store, artifact.id, synth.SynthConfig(size=DEMO_SYNTH_SIZE), None, progress=progress)
     # The demo's data holds one test night, not x01-x35: the student is scored on the held-out night
-    # by the same function (and so the same smoothing and threshold, inherited from the teacher).
+    # by the same function, with the student's decision rule (its recipe's threshold, the teacher's smoothing).
     pupil = distill(store, synthetic.id, DEMO_STUDENT_ARCH, None, epochs=DEMO_STUDENT_EPOCHS, progress=progress,
                     score_on_test=False)
     student_figures = evaluate_teacher(store, pupil.id, DEMO_HELD_OUT_RECORDS, data_dir, progress=progress)
@@ -323,7 +323,9 @@ def distill(
     metrics = {"train_seconds": round(sum(epoch["seconds"] for epoch in checkpoint["history"]), 1)}
     if score_on_test:
         metrics["test"] = _score_on_real_test(model, config, data_dir, progress)
-        metrics["teacher_test"] = _score_on_real_test(teacher_model, config, data_dir, progress)
+        # The teacher with its own decision rule: a student may have its own threshold.
+        teacher_config = teacher.TrainConfig(**teacher_artifact.manifest["config"])
+        metrics["teacher_test"] = _score_on_real_test(teacher_model, teacher_config, data_dir, progress)
     contract = _teacher_contract(teacher_artifact)
     return store.commit(staging, kind="student", config=identity,
                         parents=[synthetic.id], data="none: trained on the synthetic set only", metrics=metrics,

@@ -77,14 +77,15 @@ def test_image_student_inherits_data_options_not_architecture(mnist_teacher_conf
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
-def test_apnea_student_inherits_length_and_the_teachers_decision_rule_and_mixes(apnea_teacher_config):
+def test_apnea_student_inherits_length_and_smoothing_has_its_own_threshold_and_mixes(apnea_teacher_config):
     config = student_config(apnea_teacher_config, "apnea_cnn_small", labels="hard")
     assert config.arch_options == {"length": 1200}
     assert config.smoothing_minutes == 2
-    assert config.decision_threshold == apnea_teacher_config["decision_threshold"] == 0.4
+    assert apnea_teacher_config["decision_threshold"] == 0.4
+    assert config.decision_threshold == STUDENT_RECIPES["apnea-ecg"]["decision_threshold"] == 0.3
     assert config.mixup == STUDENT_RECIPES["apnea-ecg"]["mixup"] > 0
     assert student_config(apnea_teacher_config, "apnea_cnn_small", labels="hard",
-                          decision_threshold=0.3).decision_threshold == 0.3
+                          decision_threshold=0.5).decision_threshold == 0.5
     assert config.epochs == STUDENT_RECIPES["apnea-ecg"]["epochs"]
     assert config.train_records == []  # the student never sees the teacher's nights
     model = teacher.create_model(config.arch, **config.arch_options)

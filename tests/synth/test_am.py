@@ -137,6 +137,17 @@ def test_round_is_reproducible_from_its_seed():
     assert first.inputs.shape != other.inputs.shape or not torch.equal(first.inputs, other.inputs)
 
 
+def test_a_round_in_small_teacher_chunks_matches_one_pass(monkeypatch):
+    """Chunks only change how many samples go through the teacher at once, not the round."""
+    teacher, targets = quadrant_teacher(), torch.arange(8) % 4
+    whole = run_round(teacher, "image", IMAGE_SHAPE, targets, small_config(premove_max_steps=6), round_seed=2)
+    monkeypatch.setattr("synth._am.TEACHER_CHUNK", 3)  # 32 noise vectors: 11 chunks, the last of 2
+    chunked = run_round(teacher, "image", IMAGE_SHAPE, targets, small_config(premove_max_steps=6), round_seed=2)
+    assert len(whole) > 4
+    torch.testing.assert_close(chunked.inputs, whole.inputs)
+    assert torch.equal(chunked.targets, whole.targets)
+
+
 def test_privacy_term_keeps_the_stop_rule_and_changes_the_samples():
     teacher, targets = quadrant_teacher(), torch.arange(4)
     real = {cls: torch.rand(6, 64, generator=torch.Generator().manual_seed(cls)) for cls in range(4)}
