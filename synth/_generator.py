@@ -103,8 +103,8 @@ def hrv_starts(count: int, length: int, grid_hz: float, rng: torch.Generator) ->
     A flat start gives AM windows with almost no heart-rate variability, unlike any real minute, and
     a student trained on them extrapolates on real nights. Each series here has a level around the
     night median, respiratory sinus arrhythmia (0.15-0.4 Hz), slow drifts (0.005-0.05 Hz), in half
-    of them a cyclic variation of 25-100 s periods (the pattern apneas cause; AM then decides which
-    class the window ends in), and beat-to-beat noise.
+    of them the cyclic variation apneas cause (`_apnea_cycles`; AM then decides which class the
+    window ends in), and beat-to-beat noise.
     """
     seconds = torch.arange(length) / grid_hz
 
@@ -119,9 +119,26 @@ def hrv_starts(count: int, length: int, grid_hz: float, rng: torch.Generator) ->
     rr = rr + waves(uniform(0.0, 0.05, 1), uniform(0.15, 0.4, 1))
     rr = rr + waves(uniform(0.0, 0.06, 3), uniform(0.005, 0.05, 3))
     cyclic = (torch.rand(count, 1, generator=rng) < 0.5).float()
-    rr = rr + cyclic * waves(uniform(0.03, 0.12, 1), 1 / uniform(25.0, 100.0, 1))
+    rr = rr + cyclic * _apnea_cycles(seconds, uniform)
     rr = rr + 0.003 * torch.randn(count, length, generator=rng)
     return rr.clamp(RR_RANGE_S[0] + 0.05, RR_RANGE_S[1] - 0.05)[:, None, :]
+
+
+def _apnea_cycles(seconds: torch.Tensor, uniform) -> torch.Tensor:
+    """Cyclic variation of heart rate as apneas cause it (count, length): RR lengthens slowly through
+    each event and shortens within a few seconds when breathing resumes (an asymmetric triangle, 25-100
+    s periods, 0.03-0.12 s amplitude). In half of the series it lasts only for an episode that begins
+    or ends inside the window, so that the centre minute and its context can disagree."""
+    rise = uniform(0.7, 0.9, 1)  # share of each cycle spent lengthening
+    cycle = torch.frac(seconds / uniform(25.0, 100.0, 1) + uniform(0.0, 1.0, 1))
+    triangle = torch.where(cycle < rise, cycle / rise, (1 - cycle) / (1 - rise)) * 2 - 1
+    duration = float(seconds[-1])
+    begin = uniform(-0.5, 0.9, 1) * duration
+    end = begin + uniform(0.3, 1.0, 1) * duration
+    episode = torch.sigmoid((seconds - begin) / 5.0) * torch.sigmoid((end - seconds) / 5.0)
+    partial = (uniform(0.0, 1.0, 1) < 0.5).float()
+    envelope = partial * episode + (1 - partial)
+    return uniform(0.03, 0.12, 1) * triangle * envelope
 
 
 def start_logits(values: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:

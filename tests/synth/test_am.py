@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from synth import MODALITY_DEFAULTS, SynthConfig, balanced_targets, generate, load_synthetic, run_round, shard_paths
-from synth._generator import RR_RANGE_S, hrv_starts, make_generator, neutral_input, output_range, start_logits
+from synth._generator import (RR_RANGE_S, _apnea_cycles, hrv_starts, make_generator, neutral_input, output_range,
+                              start_logits)
 
 IMAGE_SHAPE, SERIES_SHAPE = (1, 8, 8), (1, 64)
 
@@ -340,6 +341,23 @@ def test_hrv_starts_vary_like_heart_rate_and_follow_their_seed():
     assert (spread > 0.005).all() and len(spread.unique()) == 64  # each noise vector its own heart
     # Smooth at 4 Hz like interpolated RR: beat-to-beat steps well below the spread.
     assert first.diff(dim=-1).abs().mean() < 0.5 * spread.mean()
+
+
+def test_apnea_cycles_lengthen_slowly_shorten_fast_and_some_come_as_episodes():
+    rng = torch.Generator().manual_seed(0)
+    count, seconds = 256, torch.arange(1200) / 4.0
+
+    def uniform(low, high, *shape):
+        return low + (high - low) * torch.rand(count, *shape, generator=rng)
+
+    cycles = _apnea_cycles(seconds, uniform)
+    assert cycles.shape == (count, 1200) and cycles.abs().max() <= 0.12
+    steps = cycles.diff(dim=-1)
+    # Lengthening takes 70-90 % of each cycle, so RR falls in steps several times steeper than it rises.
+    assert steps.min(dim=-1).values.abs().mean() > 3 * steps.max(dim=-1).values.mean()
+    # Half the series hold their cycles for an episode only: a quiet stretch of at least a minute.
+    quiet = (cycles.abs() < 1e-3).unfold(-1, 240, 1).all(dim=-1).any(dim=-1)
+    assert 0.2 < quiet.float().mean() < 0.5
 
 
 def test_generators_started_from_hrv_series_reproduce_them_before_any_step():
