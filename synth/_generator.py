@@ -128,7 +128,8 @@ def _apnea_cycles(seconds: torch.Tensor, uniform) -> torch.Tensor:
     """Cyclic variation of heart rate as apneas cause it (count, length): RR lengthens slowly through
     each event and shortens within a few seconds when breathing resumes (an asymmetric triangle, 25-100
     s periods, 0.03-0.12 s amplitude). In half of the series it lasts only for an episode that begins
-    or ends inside the window, so that the centre minute and its context can disagree."""
+    or ends inside the window, so that the centre minute and its context can disagree. `uniform(low,
+    high, *shape)` draws (count, *shape) values, one row per series."""
     rise = uniform(0.7, 0.9, 1)  # share of each cycle spent lengthening
     cycle = torch.frac(seconds / uniform(25.0, 100.0, 1) + uniform(0.0, 1.0, 1))
     triangle = torch.where(cycle < rise, cycle / rise, (1 - cycle) / (1 - rise)) * 2 - 1
