@@ -29,11 +29,11 @@ class CountingTeacher(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.model, self.passes, self.steps = model, 0, 0
+        self.model, self.passes, self.calls = model, 0, 0
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         self.passes += len(inputs)
-        self.steps += 1
+        self.calls += 1
         return self.model(inputs)
 
 
@@ -61,8 +61,9 @@ def main() -> None:
     noise_vectors = config.generators * config.samples_per_generator
     figures = {
         "noise_vectors": noise_vectors, "legs_possible": noise_vectors * config.relays, "harvested": len(harvest),
-        # less run_round's first call, one zero image that asks the teacher its class count
-        "steps": counting.steps - 1, "teacher_sample_passes": counting.passes - 1,
+        # less run_round's first call, one zero image that asks the teacher its class count; each
+        # step calls the teacher once per chunk of at most synth._am.TEACHER_CHUNK samples
+        "teacher_calls": counting.calls - 1, "teacher_sample_passes": counting.passes - 1,
         "passes_per_harvested_sample": round((counting.passes - 1) / max(len(harvest), 1), 1),
         "seconds": round(seconds, 1), "samples_per_second": round(len(harvest) / seconds, 1),
         "threads": torch.get_num_threads(),
