@@ -186,7 +186,8 @@ class Ledger:
                 for row in running:
                     if not _alive(row["host"], row["pid"]):
                         conn.execute("UPDATE unlearning_requests SET status = ?, finished = ?, error = ? WHERE id = ?",
-                                     (FAILED, _now(), "interrupted: its process ended", row["id"]))
+                                     (FAILED, _now(), "interrupted: its process ended (rerun the request with "
+                                      "--resume)", row["id"]))
                 if all(not _alive(row["host"], row["pid"]) for row in running):
                     base = self._serving(conn, lineage)
                     conn.execute("UPDATE unlearning_requests SET status = ?, base_teacher = ?, started = ? "

@@ -33,6 +33,7 @@ from teacher._unlearn_proof import Examples
 CERTIFICATE_JSON, CERTIFICATE_HTML, CERTIFICATE_PNG = "certificate.json", "certificate.html", "certificate.png"
 GUIDES_KIND = "unlearning-guides"
 RETAIN_SAMPLE = 5000  # D_r images the certificate scores (all of D_r still trains the reference)
+INTERRUPTED = "interrupted: rerun the same request with --resume to keep the references it trained"
 
 
 class UnknownTargetError(ValueError):
@@ -116,11 +117,13 @@ def read_samples(path: str | os.PathLike) -> list[str]:
 def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str], reason: str, *,
             who: str | None = None, references: int = 1, data_dir=None, test_records: list[str] | None = None,
             unlearn_config: teacher.UnlearnConfig | None = None, wait_s: float = 4 * 3600,
-            progress: bool = True) -> dict:
+            resume: bool = False, progress: bool = True) -> dict:
     """Run one request; returns its ledger entry, the new teacher's id, its certificate, the
     artifacts it made stale and the lineage's teacher in service. Class requests unlearn with
     `teacher.UnlearnConfig()`; patients and Apnea-ECG samples with `teacher.PATIENT_UNLEARN` and
-    the guides' targets; image samples with `teacher.SAMPLES_UNLEARN`."""
+    the guides' targets; image samples with `teacher.SAMPLES_UNLEARN`. `resume`: the same request
+    was interrupted; keep the retrained references it finished (or began) instead of starting over.
+    The ledger records the rerun as a request of its own."""
     named = store.get(teacher_ref)
     if named.kind != "teacher":
         raise ValueError(f"{named.id} is a {named.kind}, not a teacher")
@@ -150,7 +153,10 @@ def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str
             guides = (made, seconds)
         artifact, certificate = _unlearn_and_prove(store, base, data, forget, retain, test, score, kind, targets,
                                                    reason, request_id, lineage, references, unlearn_config, guides,
-                                                   progress)
+                                                   resume, progress)
+    except KeyboardInterrupt:
+        ledger.fail(request_id, INTERRUPTED)
+        raise
     except BaseException as error:
         ledger.fail(request_id, f"{type(error).__name__}: {error}")
         raise
@@ -227,7 +233,8 @@ def load_guides(guides: Artifact) -> tuple[list[torch.nn.Module], list[list[str]
 
 
 def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain, test, score, kind, targets, reason,
-                       request_id, lineage, references, unlearn_config, guides, progress) -> tuple[Artifact, dict]:
+                       request_id, lineage, references, unlearn_config, guides, resume,
+                       progress) -> tuple[Artifact, dict]:
     model, checkpoint = teacher.load_teacher(base.path)
     config = teacher.TrainConfig(**checkpoint["config"])
     if kind == "patient":
@@ -238,17 +245,20 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
     def untrained():
         return teacher.create_model(config.arch, **config.arch_options)
 
-    staging = store.staging_dir("teacher", {**config.to_dict(), "unlearning_request": request_id}, parents=[base.id])
-    reference_models, retrain_seconds = [], []
-    for seed in range(references):
-        started = time.perf_counter()
-        reference, _ = teacher.fit(replace(config, seed=config.seed + seed), retain_set.inputs, retain_set.labels,
-                                   staging / f"reference-{seed}", progress=progress)
-        retrain_seconds.append(time.perf_counter() - started)
-        reference_models.append(reference)
     if unlearn_config is None:
         unlearn_config = (teacher.UnlearnConfig() if kind == "class" else
                           teacher.PATIENT_UNLEARN if guides else teacher.SAMPLES_UNLEARN)
+    # Named by what the request computes, not by its ledger id: a rerun of an interrupted request
+    # finds the references it trained.
+    work = {**config.to_dict(), "unlearning": {"kind": kind, "targets": targets, "references": references,
+                                               "config": unlearn_config.to_dict()}}
+    staging = store.staging_dir("teacher", work, parents=[base.id], resume=resume)
+    reference_models, retrain_seconds = [], []
+    for seed in range(references):
+        reference, seconds = _fit_reference(replace(config, seed=config.seed + seed), retain_set,
+                                            staging / f"reference-{seed}", progress)
+        retrain_seconds.append(seconds)
+        reference_models.append(reference)
     classes = [int(t) for t in targets] if kind == "class" else []
     forget_targets, guide_seconds = None, 0.0
     if guides is not None:
@@ -301,6 +311,21 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
                               "config": unlearn_config.to_dict(), "history": history, "guides": certificate["guides"],
                               "certificate": headline(certificate)}})
     return artifact, certificate
+
+
+def _fit_reference(config: teacher.TrainConfig, retain_set: Examples, work_dir: Path,
+                   progress: bool) -> tuple[torch.nn.Module, float]:
+    """The teacher's recipe on D_r, continued from the checkpoint an interrupted attempt left in
+    `work_dir` (a fresh request's staging has none). Returns the model and its training time, the
+    epochs of the earlier attempt included, so that the certificate's time ratio stays true."""
+    checkpoint_path = work_dir / CHECKPOINT_NAME
+    earlier = 0.0
+    if checkpoint_path.exists():
+        history = torch.load(checkpoint_path, map_location="cpu", weights_only=False)["history"]
+        earlier = sum(record["seconds"] for record in history)
+    started = time.perf_counter()
+    model, _ = teacher.fit(config, retain_set.inputs, retain_set.labels, work_dir, resume=True, progress=progress)
+    return model, earlier + time.perf_counter() - started
 
 
 def headline(certificate: dict) -> dict:

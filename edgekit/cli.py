@@ -276,7 +276,7 @@ def cmd_unlearn(args) -> int:
     result = _unlearn.unlearn(store, args.teacher, kind, targets, args.reason, who=args.who,
                               references=args.references, data_dir=args.data_dir,
                               test_records=_records(args.test_records) if args.test_records else None,
-                              progress=not args.quiet)
+                              resume=args.resume, progress=not args.quiet)
     if args.json:
         _print_json(result)
     else:
@@ -498,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     unlearn.add_argument("--test-records", help="Apnea-ECG: comma-separated unseen nights the certificate scores "
                                                 "(default: the teacher's test nights, else x01-x35)")
     unlearn.add_argument("--json", action="store_true", help="print the request, the new teacher and its certificate")
+    unlearn.add_argument("--resume", action="store_true",
+                         help="rerun an interrupted request: keep the retrained references it trained")
     _add_common(unlearn)
     unlearn.set_defaults(func=cmd_unlearn)
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from edgekit import _pipeline
+from teacher import _training as teacher_training
 from edgekit._ledger import Ledger
 from edgekit._store import ArtifactStore
-from edgekit._unlearn import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG, GUIDES_KIND
+from edgekit._unlearn import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG, GUIDES_KIND, prepare_guides
 from cli_runner import run_cli
 
 
@@ -135,3 +137,45 @@ def test_guides_are_made_once_per_teacher_and_only_for_teachers(chain):
     code, _, err = run_cli("guides", chain["synth"], *chain["common"])
     assert code == 2
     assert "not a teacher" in err
+
+
+def test_an_interrupted_request_resumes_with_the_reference_epochs_it_trained(chain, monkeypatch):
+    """The reference's second epoch is interrupted; `--resume` trains only the epochs left."""
+    store = ArtifactStore(chain["runs"])
+    serving = Ledger(store).serving_teacher(chain["teacher"])
+    # Made before the interruption, so that the reference is the only training below.
+    prepare_guides(store, serving, data_dir=chain["common"][1], progress=False)
+    trained = []  # (epoch, seconds) of every epoch trained, in order
+    real_epoch = teacher_training.train_one_epoch
+
+    def timed_epoch(*args, **kwargs):
+        started = time.perf_counter()
+        loss = real_epoch(*args, **kwargs)
+        trained.append((kwargs["description"], time.perf_counter() - started))
+        return loss
+
+    def interrupted_in_epoch_2(*args, **kwargs):
+        if trained:
+            raise KeyboardInterrupt
+        return timed_epoch(*args, **kwargs)
+
+    request = ("unlearn", chain["teacher"], "--patient", "a05", "--reason", "consent withdrawn", "--json",
+               "--test-records", "x01", *chain["common"])
+    monkeypatch.setattr(teacher_training, "train_one_epoch", interrupted_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_cli(*request)
+    interrupted = Ledger(store).requests()[-1]
+    assert (interrupted["targets"], interrupted["status"]) == (["a05"], "failed")
+    assert "--resume" in interrupted["error"]
+    assert [epoch for epoch, _ in trained] == ["epoch 1"]
+
+    monkeypatch.setattr(teacher_training, "train_one_epoch", timed_epoch)
+    code, out, err = run_cli(*request, "--resume")
+    assert code in (0, 1), err
+    # Epoch 1 came from the interrupted attempt's checkpoint: only epochs 2 and 3 ran again.
+    assert [epoch for epoch, _ in trained] == ["epoch 1", "epoch 2", "epoch 3"]
+    result = json.loads(out)
+    assert result["request"]["id"] == interrupted["id"] + 1
+    assert "a05" not in store.get(result["teacher"]).manifest["config"]["train_records"]
+    # The retraining time the certificate compares with includes the interrupted attempt's epoch.
+    assert result["certificate"]["seconds"]["retrain"] >= sum(seconds for _, seconds in trained)
