@@ -39,13 +39,25 @@ import torch
 
 import teacher
 from _results import append_json_line
-from teacher._unlearn_proof import certify, per_example_loss, threshold_attack_auc
+from teacher._unlearn_proof import certify, halves, per_example_loss, threshold_attack_auc
 
 
 def trained(config: teacher.TrainConfig, windows, work: Path):
     """(model, training seconds) of `config` on `windows`, resumed from `work` when cached."""
     model, checkpoint = teacher.fit(config, windows.inputs, windows.labels, work, resume=True, progress=False)
     return model, sum(epoch["seconds"] for epoch in checkpoint["history"])
+
+
+class MeanOfGuides(torch.nn.Module):
+    """The guides that never saw a patient as one model (log of their mean probabilities): the
+    targets the unlearner holds the patient's minutes at, as `teacher.guide_targets` makes them."""
+
+    def __init__(self, guides: list[torch.nn.Module]):
+        super().__init__()
+        self.guides = torch.nn.ModuleList(guides)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.stack([guide(inputs).softmax(-1) for guide in self.guides]).mean(0).log()
 
 
 def random_teacher(original, untrained, forget_inputs, retain_inputs, retain_labels):
@@ -135,16 +147,16 @@ def main() -> None:
             "bad_teacher": teacher.bad_teacher(original, untrained, forget_inputs, retain_inputs, baseline),
             "random_teacher": random_teacher(original, untrained, forget_inputs, retain_inputs, retain_labels),
         }
-        half = unseen.select(np.random.default_rng(0).permutation(len(unseen)) < len(unseen) // 2)
-        guide = guides[next(j for j, fold in enumerate(folds) if patient in fold)]
-        # One guide alone (the first partition's that never saw the patient): how it reads the minutes.
+        _, attack_eval = halves(unseen)  # the unseen minutes the certificate's attacks are scored on
+
         def on_the_patient(model) -> dict:
             return {"forget_accuracy": score(model, forget),
                     "threshold_attack_auc": threshold_attack_auc(model, (forget.inputs, forget.labels),
-                                                                 (half.inputs, half.labels)),
+                                                                 (attack_eval.inputs, attack_eval.labels)),
                     "forget_mean_loss": float(per_example_loss(model, forget.inputs, forget.labels).mean())}
 
-        guide_row = on_the_patient(guide)
+        # How the guides read the patient: what the unlearned model is held at, a proxy for retraining.
+        guide_row = on_the_patient(MeanOfGuides([guide for guide, fold in zip(guides, folds) if patient in fold]))
         baseline_rows = {name: {**on_the_patient(model), "test_accuracy": score(model, unseen),
                                 "time_ratio_to_retraining": seconds / retrain_seconds[0]}
                          for name, (model, seconds) in baselines.items()}
@@ -170,9 +182,10 @@ def main() -> None:
               "original_seconds": round(original_seconds, 1),
               "guides": {"folds": folds, "seconds": guide_seconds, "partitions": args.guide_partitions},
               "threads": torch.get_num_threads(), "patients": rows}
-    path = Path(args.json or f"benchmarks/results/unlearn_patients_{mode}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    if args.json or not args.append:  # a settings sweep (--append) leaves the reported runs' files alone
+        path = Path(args.json or f"benchmarks/results/unlearn_patients_{mode}.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
     if args.append:
         headline = ("forget_accuracy", "test_accuracy", "threshold_attack_auc", "forget_mean_loss")
         append_json_line(args.append, {
