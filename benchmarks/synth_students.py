@@ -10,7 +10,9 @@ the first n real training images. Everything is scored on the real test split.
 The same as: edgekit synth generate ID --size N ; edgekit student distill SYNTH --arch A --size n
 
 `--synth ID` uses a set already made instead of synthesising one, and a student of that set already
-trained with the same configuration is reused rather than trained again.
+trained with the same configuration is reused rather than trained again. Each run also draws the
+curve of the AM paper's Table 2 (accuracy against n, synthetic next to real) beside its JSON;
+`--plot-only` redraws it from the JSON without training anything.
 """
 
 from __future__ import annotations
@@ -28,6 +30,47 @@ import teacher
 from edgekit import _pipeline
 from edgekit._store import ArtifactStore
 from student import student_config
+
+
+# The AM paper's students on 120k synthetic samples with soft labels (Table 7), and the issue's bars.
+PAPER_SOFT_120K = {"cnn_id": 0.9813, "cnn_small": 0.9784}
+BARS = {"cnn_id": 0.980, "cnn_small": 0.978}
+
+
+def plot_curve(result: dict, path: Path) -> None:
+    """Test accuracy against training-set size, one panel per student: synthetic only, real images,
+    the teacher, the paper's synthetic figure and the issue's bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    students = sorted({row["student"] for row in result["students"]})
+    figure, axes = plt.subplots(1, len(students), figsize=(6 * len(students), 4.2), squeeze=False)
+    for axis, arch in zip(axes[0], students):
+        rows = sorted((row for row in result["students"] if row["student"] == arch), key=lambda row: row["samples"])
+        sizes = [row["samples"] for row in rows]
+        axis.plot(sizes, [100 * row["synthetic_accuracy"] for row in rows], "o-", label="synthetic only")
+        real = [row for row in rows if "real_accuracy" in row]
+        if real:
+            axis.plot([row["real_samples"] for row in real], [100 * row["real_accuracy"] for row in real], "s--",
+                      label="real images (MNIST has 60,000)")
+        axis.axhline(100 * rows[0]["teacher_accuracy"], color="grey", linestyle=":", label="teacher")
+        if arch in BARS:
+            axis.axhline(100 * BARS[arch], color="tab:red", linewidth=0.8, label="issue's bar")
+            axis.plot([120000], [100 * PAPER_SOFT_120K[arch]], "k*", markersize=10, label="AM paper (soft, 120k)")
+        axis.set_xscale("log")
+        axis.set_xticks(sizes, [f"{size // 1000}k" for size in sizes])
+        axis.minorticks_off()
+        axis.set_ylim(max(80.0, min(100 * row["synthetic_accuracy"] for row in rows) - 2), 100)
+        axis.set_xlabel("training samples")
+        axis.set_ylabel("MNIST test accuracy (%)")
+        axis.set_title(arch)
+        axis.legend(fontsize=8, loc="lower right")
+    figure.suptitle(f"students of {result['synth']} (teacher {result['teacher']})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def real_baseline(teacher_config: dict, arch: str, size: int, data_dir, work: Path, known: dict) -> tuple[int, float]:
@@ -79,7 +122,7 @@ def save_grid(synth_dir, path: Path, per_class: int = 10) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher", required=True, help="teacher artifact id in --out")
+    parser.add_argument("--teacher", help="teacher artifact id in --out (needed unless --plot-only)")
     parser.add_argument("--out", default="runs/bench-image-teachers")
     parser.add_argument("--size", type=int, default=60000, help="synthetic samples to generate")
     parser.add_argument("--synth", help="use this synthetic set (id in --out) instead of generating one")
@@ -91,7 +134,15 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", default="benchmarks/results/synth_students.json")
     parser.add_argument("--grid", default="benchmarks/results/synth_mnist_grid.png", help="sample grid PNG")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the curve from --json; train nothing")
     args = parser.parse_args()
+    curve = Path(args.json).with_name(Path(args.json).stem + "_curve.png")
+    if args.plot_only:
+        plot_curve(json.loads(Path(args.json).read_text()), curve)
+        print(curve)
+        return
+    if not args.teacher:
+        parser.error("--teacher is needed to train students")
 
     store = ArtifactStore(args.out)
     previous = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else {}
@@ -133,6 +184,7 @@ def main() -> None:
               "synth_seconds": synth_seconds, "students": rows, "real_baselines": known_baselines}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2))
+    plot_curve(result, curve)
     print("\n| student | samples | synthetic only | real images | teacher |\n|---|---|---|---|---|")
     for row in rows:
         real = f"{row['real_accuracy']:.2%} ({row['real_samples']})" if "real_accuracy" in row else ""
