@@ -72,8 +72,9 @@ PATIENT_UNLEARN = UnlearnConfig(erase_epochs=0, erase_lr=1e-3, reconstruct_lr=1e
                                 anchor_batch_size=64)
 
 # Samples without guides (image teachers): the stochastic teacher's erasure at 1e-2, reconstruction
-# at 2e-3 annealed to zero (this kit's patient setting before guides; it repairs memorised samples,
-# tests/teacher/test_unlearn.py).
+# at 2e-3 annealed to zero (this kit's patient setting before guides). Its one erasure epoch is a
+# single step for a request of up to 128 samples: too little to undo a memorised sample (the tiny
+# problem of tests/teacher/test_unlearn.py needs ten steps); not yet measured on real requests.
 SAMPLES_UNLEARN = UnlearnConfig(erase_lr=1e-2, reconstruct_lr=2e-3, reconstruct_anneal=True)
 
 
