@@ -8,10 +8,10 @@ import time
 import pytest
 
 from edgekit import _pipeline
-from teacher import _training as teacher_training
 from edgekit._ledger import Ledger
 from edgekit._store import ArtifactStore
 from edgekit._unlearn import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG, GUIDES_KIND, prepare_guides
+from teacher import _training as teacher_training
 from cli_runner import run_cli
 
 

@@ -130,9 +130,9 @@ def test_forgetting_memorised_samples_leaves_what_a_model_without_them_would_say
     def untrained():
         return teacher.create_model("cnn_tiny", **TINY)
 
-    # Sixteen samples are one erasure step an epoch. One step leaves 8-15 of them at their wrong label
-    # (by seed, thread count and CPU); ten calls all 16 by their quadrant in 24 of 24 runs (12 seeds,
-    # 1 and 2 threads).
+    # Sixteen samples are one erasure step an epoch. One step gives back only 8-15 of them their
+    # quadrant (by seed, thread count and CPU); ten give back all 16 in 24 of 24 runs (12 seeds, 1 and
+    # 2 threads).
     config = UnlearnConfig(batch_size=32, erase_epochs=10, erase_lr=1e-2, reconstruct_lr=1e-2,
                            reconstruct_anneal=True)
     unlearned, _ = StochasticTeacherUnlearner(original, untrained, config).unlearn(
