@@ -102,9 +102,7 @@ def main() -> None:
     folds = teacher.guide_folds(split["train"], partitions=args.guide_partitions)
     guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, cache / "guides",
                                   progress=True)
-    guide_seconds = [sum(epoch["seconds"] for epoch in torch.load(cache / "guides" / f"fold-{j}" / "checkpoint.pt",
-                                                                   weights_only=False)["history"])
-                     for j in range(len(folds))]
+    guide_seconds = [teacher.trained_seconds(cache / "guides" / f"fold-{j}") for j in range(len(folds))]
     print(f"guides: {len(folds)} ({args.guide_partitions} partitions), {sum(guide_seconds):.0f} s of training "
           f"({time.perf_counter() - started:.0f} s this run)", flush=True)
     score = teacher.decision_accuracy(config)

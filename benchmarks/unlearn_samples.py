@@ -6,8 +6,8 @@ certificate's figures to a JSON-lines file. The request goes to a copy of the ru
 that the teacher's own ledger is left as it was and the same samples can be asked again with other
 settings (`--unlearn`: JSON overrides of `teacher.SAMPLES_UNLEARN`).
 
-    EDGEKIT_DATA=../shared/data uv run edgekit teacher train --dataset mnist --arch unlearning_cnn --out runs/mnist-u
-    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_samples.py --out runs/mnist-u --teacher ID \\
+    EDGEKIT_DATA=../shared/data uv run edgekit teacher train --dataset mnist --arch unlearning_cnn --out runs/mnist-s
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_samples.py --out runs/mnist-s --teacher ID \\
         --count 100 --unlearn '{"erase_epochs": 10}'
 """
 

@@ -210,8 +210,7 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None 
     kept_data = data.train.select(kept)
     teacher.train_guides(config, kept_data.inputs, kept_data.labels, nights, fold_nights, staging, progress)
     # Their training time from the checkpoints: the epochs of an interrupted earlier run count too.
-    seconds = sum(record["seconds"] for j in range(len(fold_nights)) for record in torch.load(
-        staging / f"fold-{j}" / CHECKPOINT_NAME, map_location="cpu", weights_only=False)["history"])
+    seconds = sum(teacher.trained_seconds(staging / f"fold-{j}") for j in range(len(fold_nights)))
     return store.commit(staging, kind=GUIDES_KIND, config=recipe, parents=[base.id],
                         data=base.manifest.get("data", []), metrics={"seconds": round(seconds, 1)},
                         code_version=code_version())
@@ -319,11 +318,7 @@ def _fit_reference(config: teacher.TrainConfig, retain_set: Examples, work_dir: 
     """The teacher's recipe on D_r, continued from the checkpoint an interrupted attempt left in
     `work_dir` (a fresh request's staging has none). Returns the model and its training time, the
     epochs of the earlier attempt included, so that the certificate's time ratio stays true."""
-    checkpoint_path = work_dir / CHECKPOINT_NAME
-    earlier = 0.0
-    if checkpoint_path.exists():
-        history = torch.load(checkpoint_path, map_location="cpu", weights_only=False)["history"]
-        earlier = sum(record["seconds"] for record in history)
+    earlier = teacher.trained_seconds(work_dir)
     started = time.perf_counter()
     model, _ = teacher.fit(config, retain_set.inputs, retain_set.labels, work_dir, resume=True, progress=progress)
     return model, earlier + time.perf_counter() - started

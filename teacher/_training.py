@@ -222,6 +222,16 @@ def save_atomic(obj: dict, path: Path) -> None:
     os.replace(temporary, path)
 
 
+def trained_seconds(work_dir: str | os.PathLike) -> float:
+    """Seconds the epochs saved in `work_dir`'s checkpoint took to train (0 without a checkpoint):
+    a run's training time, epochs of an interrupted earlier attempt included."""
+    checkpoint_path = Path(work_dir) / CHECKPOINT_NAME
+    if not checkpoint_path.exists():
+        return 0.0
+    history = torch.load(checkpoint_path, map_location="cpu", weights_only=False)["history"]
+    return sum(record["seconds"] for record in history)
+
+
 def fit(
     config: TrainConfig,
     train_inputs: np.ndarray,
