@@ -259,6 +259,8 @@ def format_certificate(result: dict) -> str:
     lines.append(f"  gaps to retrained: forgotten accuracy {gaps['forget_accuracy_points']:.2f} points, attack AUC "
                  f"{max(gaps['threshold_attack_auc'], gaps['shadow_attack_auc']):.3f}, test accuracy "
                  f"{gaps['test_accuracy_points_below']:.2f} points below; time {gaps['time_ratio']:.1%} of retraining")
+    if "reference_spread" in certificate:
+        lines.append(f"  retrained{_unlearn.retrained_text(certificate)}")
     if "forgetting" in certificate:
         lines.append(f"  forgetting score over {certificate['forgetting']['references']} references: "
                      f"{certificate['forgetting']['score']:.3f}")

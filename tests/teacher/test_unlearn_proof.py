@@ -94,3 +94,19 @@ def test_certify_a_model_against_itself_holds_and_against_a_memoriser_fails(rand
     assert kept["models"]["unlearned"]["forget_accuracy"] == 1.0
     assert kept["models"]["retrained"]["forget_accuracy"] < 0.7
     assert not kept["checks"]["passed"]["attack_auc"]
+
+
+def test_certify_with_two_references_measures_to_their_mean_and_reports_their_spread(random_labels):
+    members, unseen, shadow_unseen, model = random_labels
+    forgot = memoriser(unseen.inputs, unseen.labels, seed=3)
+    seconds = {"unlearn": 1.0, "retrain": 10.0}
+    alone = teacher.certify(model, forgot, [forgot], members, unseen, shadow_unseen, shadow_unseen, seconds)
+    pair = teacher.certify(model, forgot, [forgot, model], members, unseen, shadow_unseen, shadow_unseen, seconds)
+    forgot_accuracy = alone["models"]["retrained"]["forget_accuracy"]
+    assert pair["references"] == 2
+    assert pair["models"]["retrained"]["forget_accuracy"] == pytest.approx((forgot_accuracy + 1.0) / 2)
+    assert pair["reference_spread"]["forget_accuracy"] == pytest.approx(1.0 - forgot_accuracy)
+    assert pair["gaps_to_retrained"]["forget_accuracy_points"] == pytest.approx(100 * (1.0 - forgot_accuracy) / 2)
+    # a reference's distance is to the other references: here each is the other's memoriser twin
+    assert pair["models"]["retrained"]["forget_distance_to_retrained"] > 0
+    assert "reference_spread" not in alone
