@@ -126,6 +126,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench-image-teachers")
     parser.add_argument("--size", type=int, default=60000, help="synthetic samples to generate")
     parser.add_argument("--synth", help="use this synthetic set (id in --out) instead of generating one")
+    parser.add_argument("--synth-config", default="{}", help="other SynthConfig fields as JSON (default: the product's)")
     parser.add_argument("--labels", choices=("soft", "hard"), default="soft")
     parser.add_argument("--temperature", type=float, help="default: the student recipe's")
     parser.add_argument("--students", nargs="+", default=["cnn_id", "cnn_small"])
@@ -151,7 +152,8 @@ def main() -> None:
     if args.synth:
         synthetic = store.get(args.synth)
     else:
-        synthetic = _pipeline.synthesise(store, args.teacher, synth.SynthConfig(size=args.size, labels=args.labels),
+        synthetic = _pipeline.synthesise(store, args.teacher, synth.SynthConfig(size=args.size, labels=args.labels,
+                                                                           **json.loads(args.synth_config)),
                                          resume=True)
     synth_seconds = synthetic.manifest["metrics"]["seconds"]
     print(f"synthetic set {synthetic.id}: {synthetic.manifest['metrics']} ({time.perf_counter() - started:.0f} s)")

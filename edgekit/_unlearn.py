@@ -282,8 +282,8 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
     unseen = test
     if kind == "class":  # a forgotten class's own test images are what its training images are told from
         unseen = test.select(np.isin(np.asarray(test.labels), classes))
-    certificate = teacher.certify(model, runs[0], reference_models, forget_set, retain_scored,
-                                  unseen, test, {"unlearn": unlearn_seconds[0], "retrain": float(np.mean(retrain_seconds))},
+    seconds = {"unlearn": unlearn_seconds[0], "retrain": float(np.mean(retrain_seconds))}
+    certificate = teacher.certify(model, runs[0], reference_models, forget_set, retain_scored, unseen, test, seconds,
                                   score=score, unlearned_runs=runs if references >= 2 else ())
     # Training guides is paid once per teacher, not per request: kept apart from the time ratio.
     certificate["seconds"]["guides"] = guide_seconds
@@ -367,15 +367,16 @@ def plot_certificate(certificate: dict, losses: dict, path: Path) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    models = certificate["models"]
+    models, references = certificate["models"], certificate.get("references", 1)
     figure, axes = plt.subplots(1, 3, figsize=(15, 4))
     groups = [("forget_accuracy", "forgotten"), ("retain_accuracy", "kept"), ("test_accuracy", "test")]
     for offset, (name, figures) in enumerate(models.items()):
-        axes[0].bar(np.arange(3) + 0.27 * (offset - 1), [figures[key] for key, _ in groups], 0.27, label=name,
+        legend = f"retrained (mean of {references})" if name == "retrained" and references > 1 else name
+        axes[0].bar(np.arange(3) + 0.27 * (offset - 1), [figures[key] for key, _ in groups], 0.27, label=legend,
                     color=MODEL_COLOURS[name])
         axes[1].bar(np.arange(2) + 0.27 * (offset - 1), [figures["threshold_attack_auc"],
-                    figures["shadow_attack_auc"]], 0.27, label=name, color=MODEL_COLOURS[name])
-        axes[2].hist(np.minimum(losses[name], 10), bins=40, histtype="step", linewidth=1.6, label=name,
+                    figures["shadow_attack_auc"]], 0.27, label=legend, color=MODEL_COLOURS[name])
+        axes[2].hist(np.minimum(losses[name], 10), bins=40, histtype="step", linewidth=1.6, label=legend,
                      color=MODEL_COLOURS[name])
     axes[0].set_xticks(range(3), [label for _, label in groups])
     axes[0].set_ylabel("accuracy")

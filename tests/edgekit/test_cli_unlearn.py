@@ -11,6 +11,7 @@ from edgekit import _pipeline
 from edgekit._ledger import Ledger
 from edgekit._store import ArtifactStore
 from edgekit._unlearn import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG, GUIDES_KIND, prepare_guides
+from edgekit.cli import format_certificate
 from teacher import _training as teacher_training
 from cli_runner import run_cli
 
@@ -179,3 +180,21 @@ def test_an_interrupted_request_resumes_with_the_reference_epochs_it_trained(cha
     assert "a05" not in store.get(result["teacher"]).manifest["config"]["train_records"]
     # The retraining time the certificate compares with includes the interrupted attempt's epoch.
     assert result["certificate"]["seconds"]["retrain"] >= sum(seconds for _, seconds in trained)
+
+
+def test_with_two_references_the_certificate_measures_to_their_mean(chain):
+    store = ArtifactStore(chain["runs"])
+    code, out, err = run_cli("unlearn", chain["teacher"], "--patient", "a03", "--reason", "consent withdrawn",
+                             "--references", "2", "--json", "--test-records", "x01", *chain["common"])
+    assert code in (0, 1), err
+    result = json.loads(out)
+    certificate = result["certificate"]
+    assert certificate["references"] == 2
+    assert certificate["forgetting"]["references"] == 2
+    assert set(certificate["reference_spread"]) == {"forget_accuracy", "test_accuracy", "threshold_attack_auc",
+                                                     "shadow_attack_auc"}
+    # A reference's own distance is to the other one, which another seed of training never matches.
+    assert certificate["models"]["retrained"]["test_distance_to_retrained"] > 0
+    assert "retrained (the mean of 2 retrained models" in format_certificate(result)
+    page = (store.get(result["teacher"]).path / CERTIFICATE_HTML).read_text()
+    assert "the mean of 2 retrained models" in page
