@@ -147,6 +147,7 @@ def cmd_synth_generate(args) -> int:
         size=args.size,
         labels=args.labels,
         generators=args.generators,
+        premove_max_steps=args.premove_steps,
         privacy_weight=args.privacy_weight,
         seed=args.seed,
     )
@@ -420,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--labels", choices=("soft", "hard"), default="soft", help="what students learn from")
     generate.add_argument("--generators", type=int,
                           help="generators optimised side by side (default: per input kind, synth.MODALITY_DEFAULTS)")
+    generate.add_argument("--premove-steps", type=int,
+                          help="attraction-repulsion lasts up to this many steps a leg (default: per input kind; "
+                               "0 synthesises images about twice as fast, for slightly weaker students: BENCHMARKS.md)")
     generate.add_argument("--privacy-weight", type=float, default=0.0,
                           help="weight of Loss_2 (push features away from real same-class examples; "
                                "reads the teacher's training data)")

@@ -83,7 +83,14 @@ class SynthConfig:
         if modality not in MODALITY_DEFAULTS:
             raise ValueError(f"no synthesis defaults for modality {modality!r}")
         unset = {key: value for key, value in MODALITY_DEFAULTS[modality].items() if getattr(self, key) is None}
-        return replace(self, **unset)
+        resolved = replace(self, **unset)
+        counts = ("size", "generators", "samples_per_generator", "latent_dim", "max_steps", "relays", "generator_width")
+        for key in counts:
+            if getattr(resolved, key) < 1:
+                raise ValueError(f"synthesis setting {key} must be at least 1, got {getattr(resolved, key)}")
+        if resolved.premove_max_steps < 0 or resolved.labelled_starts < 0:
+            raise ValueError("synthesis settings premove_max_steps and labelled_starts cannot be negative")
+        return resolved
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -320,6 +320,12 @@ def test_unset_fields_take_the_modality_defaults_and_set_ones_stay():
     assert series.premove_max_steps < image.premove_max_steps
     with pytest.raises(ValueError, match="no synthesis defaults"):
         SynthConfig().for_modality("audio")
+    # No pre-move is a setting (the paper's plain AM); a negative one or zero generators is a mistake.
+    assert SynthConfig(premove_max_steps=0).for_modality("image").premove_max_steps == 0
+    with pytest.raises(ValueError, match="premove_max_steps and labelled_starts cannot be negative"):
+        SynthConfig(premove_max_steps=-1).for_modality("image")
+    with pytest.raises(ValueError, match="generators must be at least 1, got 0"):
+        SynthConfig(generators=0).for_modality("image")
 
 
 @pytest.mark.parametrize("modality, shape", [("image", (1, 28, 28)), ("rr-series", (1, 1200))])
