@@ -14,7 +14,7 @@ wall time against retraining.
 
 With two or more references the certificate measures its gaps to their mean (`teacher.certify`)
 and reports their spread, the floor under any gap; the run also keeps the gaps to the first
-reference alone (the protocol before 2026-11-30) and the forgetting score.
+reference alone (the earlier protocol) and the forgetting score.
 
 `--validation` trains on the learning nights minus the validation nights and treats those as the
 unseen nights: settings are chosen there (`--unlearn` overrides `teacher.PATIENT_UNLEARN`).
@@ -161,7 +161,7 @@ def main() -> None:
                          for name, (model, seconds) in baselines.items()}
         for figures in certificate["models"].values():
             figures["forget_mean_loss"] = float(np.mean(figures.pop("forget_loss")))
-        # The earlier protocol (runs before 2026-11-30): the gaps to the first reference alone.
+        # The earlier protocol: the gaps to the first reference alone.
         to_first = None
         if len(references) >= 2:
             to_first = certify(original, runs[0], references[:1], forget, retain, unseen, unseen,
