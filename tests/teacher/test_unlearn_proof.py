@@ -107,6 +107,6 @@ def test_certify_with_two_references_measures_to_their_mean_and_reports_their_sp
     assert pair["models"]["retrained"]["forget_accuracy"] == pytest.approx((forgot_accuracy + 1.0) / 2)
     assert pair["reference_spread"]["forget_accuracy"] == pytest.approx(1.0 - forgot_accuracy)
     assert pair["gaps_to_retrained"]["forget_accuracy_points"] == pytest.approx(100 * (1.0 - forgot_accuracy) / 2)
-    # a reference's distance is to the other references: here each is the other's memoriser twin
+    # a reference's distance is to the other reference: these two disagree on the forgotten data
     assert pair["models"]["retrained"]["forget_distance_to_retrained"] > 0
     assert "reference_spread" not in alone
