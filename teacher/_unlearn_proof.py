@@ -106,8 +106,12 @@ class ShadowAttack:
 
 def output_distance(model: nn.Module, reference: nn.Module, inputs) -> float:
     """Mean Jensen-Shannon divergence (nats, in [0, ln 2]) between the two models' softmaxes."""
-    p = np.maximum(predict_proba(model, inputs), EPSILON_FLOOR)
-    q = np.maximum(predict_proba(reference, inputs), EPSILON_FLOOR)
+    return js_divergence(predict_proba(model, inputs), predict_proba(reference, inputs))
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """Mean Jensen-Shannon divergence (nats) between two (examples, classes) arrays of probabilities."""
+    p, q = np.maximum(p, EPSILON_FLOOR), np.maximum(q, EPSILON_FLOOR)
     m = (p + q) / 2
     return float(np.mean(0.5 * (p * np.log(p / m)).sum(1) + 0.5 * (q * np.log(q / m)).sum(1)))
 
@@ -217,22 +221,29 @@ def certify(
     shadow = ShadowAttack(references[0], (shadow_members.inputs, shadow_members.labels),
                           (attack_train.inputs, attack_train.labels))
 
-    def figures_of(model: nn.Module, others: list[nn.Module]) -> dict:
-        """A model's figures; its distances are the mean over `others` (0 when there are none)."""
+    def outputs(model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+        return predict_proba(model, forget.inputs), predict_proba(model, test.inputs)
+
+    def figures_of(model: nn.Module, others: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+        """A model's figures; its distances are the mean over the `others`' outputs (0 when there are none)."""
+        on_forget, on_test = outputs(model)
         return {
             "forget_accuracy": score(model, forget),
             "retain_accuracy": score(model, retain),
             "test_accuracy": score(model, test),
             "threshold_attack_auc": threshold_attack_auc(model, _pair(forget), _pair(attack_eval)),
             "shadow_attack_auc": shadow.auc(model, _pair(forget), _pair(attack_eval)),
-            "forget_distance_to_retrained": _mean([output_distance(model, other, forget.inputs) for other in others]),
-            "test_distance_to_retrained": _mean([output_distance(model, other, test.inputs) for other in others]),
+            "forget_distance_to_retrained": _mean([js_divergence(on_forget, other[0]) for other in others]),
+            "test_distance_to_retrained": _mean([js_divergence(on_test, other[1]) for other in others]),
             "forget_loss": per_example_loss(model, *_pair(forget)).tolist(),
         }
 
-    each_reference = [figures_of(reference, references[:i] + references[i + 1:])
+    # Each reference's outputs once: every model's distances are to them.
+    reference_outputs = [outputs(reference) for reference in references]
+    each_reference = [figures_of(reference, reference_outputs[:i] + reference_outputs[i + 1:])
                       for i, reference in enumerate(references)]
-    figures = {"original": figures_of(original, references), "unlearned": figures_of(unlearned, references),
+    figures = {"original": figures_of(original, reference_outputs),
+               "unlearned": figures_of(unlearned, reference_outputs),
                "retrained": {key: np.mean([one[key] for one in each_reference], axis=0).tolist()
                              for key in each_reference[0]}}
     ours, retrained = figures["unlearned"], figures["retrained"]
