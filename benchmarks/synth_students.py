@@ -32,9 +32,18 @@ from edgekit._store import ArtifactStore
 from student import student_config
 
 
+# The AM paper names its students by their relation to h1: CNN_ID is h1's architecture, CNN_S h1 at
+# half width. Which registered model plays which part depends on the teacher.
+ROLES = {"am_h1": {"am_h1": "CNN_ID", "cnn_id": "CNN_ID", "cnn_small": "CNN_S"},
+         "am_h1_half": {"am_h1_half": "CNN_ID", "cnn_small": "CNN_ID", "cnn_small_half": "CNN_S"}}
 # The AM paper's students on 120k synthetic samples with soft labels (Table 7), and the issue's bars.
-PAPER_SOFT_120K = {"cnn_id": 0.9813, "cnn_small": 0.9784}
-BARS = {"cnn_id": 0.980, "cnn_small": 0.978}
+PAPER_SOFT_120K = {"CNN_ID": 0.9813, "CNN_S": 0.9784}
+BARS = {"CNN_ID": 0.980, "CNN_S": 0.978}
+
+
+def role(teacher_arch: str, student_arch: str) -> str | None:
+    """The AM paper's name for `student_arch` as a student of an `teacher_arch` teacher, if it has one."""
+    return ROLES.get(teacher_arch, {}).get(student_arch)
 
 
 def plot_curve(result: dict, path: Path) -> None:
@@ -48,6 +57,7 @@ def plot_curve(result: dict, path: Path) -> None:
     students = sorted({row["student"] for row in result["students"]})
     figure, axes = plt.subplots(1, len(students), figsize=(6 * len(students), 4.2), squeeze=False)
     for axis, arch in zip(axes[0], students):
+        part = role(result.get("teacher_arch", "am_h1"), arch)  # results of before the field: all of am_h1
         rows = sorted((row for row in result["students"] if row["student"] == arch), key=lambda row: row["samples"])
         sizes = [row["samples"] for row in rows]
         axis.plot(sizes, [100 * row["synthetic_accuracy"] for row in rows], "o-", label="synthetic only")
@@ -56,16 +66,16 @@ def plot_curve(result: dict, path: Path) -> None:
             axis.plot([row["real_samples"] for row in real], [100 * row["real_accuracy"] for row in real], "s--",
                       label="real images (MNIST has 60,000)")
         axis.axhline(100 * rows[0]["teacher_accuracy"], color="grey", linestyle=":", label="teacher")
-        if arch in BARS:
-            axis.axhline(100 * BARS[arch], color="tab:red", linewidth=0.8, label="issue's bar")
-            axis.plot([120000], [100 * PAPER_SOFT_120K[arch]], "k*", markersize=10, label="AM paper (soft, 120k)")
+        if part:
+            axis.axhline(100 * BARS[part], color="tab:red", linewidth=0.8, label="issue's bar")
+            axis.plot([120000], [100 * PAPER_SOFT_120K[part]], "k*", markersize=10, label="AM paper (soft, 120k)")
         axis.set_xscale("log")
         axis.set_xticks(sizes, [f"{size // 1000}k" for size in sizes])
         axis.minorticks_off()
         axis.set_ylim(max(80.0, min(100 * row["synthetic_accuracy"] for row in rows) - 2), 100)
         axis.set_xlabel("training samples")
         axis.set_ylabel("MNIST test accuracy (%)")
-        axis.set_title(arch)
+        axis.set_title(f"{arch} ({part})" if part else arch)
         axis.legend(fontsize=8, loc="lower right")
     figure.suptitle(f"students of {result['synth']} (teacher {result['teacher']})")
     figure.tight_layout()
@@ -182,7 +192,7 @@ def main() -> None:
                     teacher_config, arch, size, args.data_dir, Path(args.out) / ".baseline", known_baselines)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    result = {"teacher": args.teacher, "synth": synthetic.id, "synth_metrics": synthetic.manifest["metrics"],
+    result = {"teacher": args.teacher, "teacher_arch": teacher_config["arch"], "synth": synthetic.id, "synth_metrics": synthetic.manifest["metrics"],
               "synth_seconds": synth_seconds, "students": rows, "real_baselines": known_baselines}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2))

@@ -36,7 +36,8 @@ def _inputs(modality: str, shape: tuple[int, ...], batch: int, seed: int = 0) ->
 
 
 def test_the_image_models_are_registered_with_image_contracts():
-    expected = {"unlearning_cnn", "am_h1", "cnn_id", "cnn_small", "cnn_large", "cnn_tiny", "mlp", "resnet9_narrow"}
+    expected = {"unlearning_cnn", "am_h1", "am_h1_half", "cnn_id", "cnn_small", "cnn_small_half", "cnn_large", "cnn_tiny",
+                "mlp", "resnet9_narrow"}
     assert set(IMAGE_MODELS) == expected
     assert "apnea_cnn" not in IMAGE_MODELS
     for name in IMAGE_MODELS:
@@ -53,7 +54,7 @@ def test_the_image_models_are_registered_with_image_contracts():
 def test_the_builders_are_the_papers_architectures():
     assert isinstance(create_model("unlearning_cnn"), UnlearningPaperCNN)
     assert isinstance(create_model("resnet9_narrow"), ResNet9)
-    for name in ("am_h1", "cnn_id", "cnn_small", "cnn_large", "cnn_tiny"):
+    for name in ("am_h1", "am_h1_half", "cnn_id", "cnn_small", "cnn_small_half", "cnn_large", "cnn_tiny"):
         assert isinstance(create_model(name), AMPaperCNN)
 
     def size(name):
@@ -63,6 +64,9 @@ def test_the_builders_are_the_papers_architectures():
     assert size("am_h1") == size("cnn_id")
     assert size("cnn_tiny") < size("cnn_small") < size("am_h1")
     assert size("cnn_large") != size("am_h1")
+    # h1 at half width is CNN_S of h1, and its own CNN_S halves it again.
+    assert size("am_h1_half") == size("cnn_small")
+    assert size("cnn_small_half") < size("am_h1_half") < size("am_h1")
 
 
 @pytest.mark.parametrize("name, overrides, shape, classes", _cases())
