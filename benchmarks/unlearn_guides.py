@@ -1,0 +1,67 @@
+"""How each guide reads a patient's night, next to each retrained reference (issue 6).
+
+The unlearner holds a patient's minutes at the mean of the guides that never saw them
+(`teacher.guide_targets`); the certificate measures it against models retrained without the patient.
+This puts the two side by side, model by model, with the nights each guide was also trained without.
+The models come from `unlearn_patients.py`'s cache: run that first, with the same patients,
+references and partitions (a model missing there is trained and cached).
+
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_guides.py --patients a03 a11 a19 b02 c04 --references 2
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+import teacher
+from teacher._unlearn_proof import per_example_loss
+from unlearn_patients import trained
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", nargs="+", required=True)
+    parser.add_argument("--validation", action="store_true", help="the models of unlearn_patients.py --validation")
+    parser.add_argument("--references", type=int, default=1)
+    parser.add_argument("--guide-partitions", type=int, default=teacher.GUIDE_PARTITIONS)
+    parser.add_argument("--cache", default="runs/unlearn-patients")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+
+    split = teacher.official_split(0 if args.validation else None)
+    config = teacher.TrainConfig(train_records=split["train"])
+    spec = teacher.window_spec(teacher.model_contract(config.arch))
+    windows, _ = teacher.load_windows(split["train"], args.data_dir, spec)
+    windows = windows.select(windows.labels >= 0)
+    cache = Path(args.cache) / ("validation" if args.validation else "test")
+    folds = teacher.guide_folds(split["train"], partitions=args.guide_partitions)
+    guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, cache / "guides",
+                                  progress=False)
+    score = teacher.decision_accuracy(config)
+
+    def reading(model, minutes) -> str:
+        loss = float(per_example_loss(model, minutes.inputs, minutes.labels).mean())
+        return f"{100 * score(model, minutes):.1f} % | {loss:.3f}"
+
+    print("| patient (apnea minutes) | model | accuracy on the night | mean loss | also without |")
+    print("|---|---|---|---|---|")
+    for patient in args.patients:
+        forget, retain = windows.select(windows.records == patient), windows.select(windows.records != patient)
+        kept, _ = teacher.leave_patients_out(split["train"], [patient])
+        name = f"{patient} ({np.mean(forget.labels):.0%})"
+        for j, fold in enumerate(folds):
+            if patient in fold:
+                others = ", ".join(sorted(set(fold) - {patient}))
+                print(f"| {name} | guide {j} | {reading(guides[j], forget)} | {others} |")
+        for seed in range(args.references):
+            model, _ = trained(replace(config, train_records=kept, seed=seed), retain,
+                               cache / f"retrained-{patient}-seed{seed}")
+            print(f"| {name} | retrained, seed {seed} | {reading(model, forget)} | |")
+
+
+if __name__ == "__main__":
+    main()
