@@ -4,9 +4,13 @@ The unlearner holds a patient's minutes at the mean of the guides that never saw
 (`teacher.guide_targets`); the certificate measures it against models retrained without the patient.
 This puts the two side by side, model by model, with the nights each guide was also trained without.
 The models come from `unlearn_patients.py`'s cache: run that first, with the same patients,
-references and partitions (a model missing there is trained and cached).
+references and partitions (a model missing there is trained and cached). `--also-without` retrains
+(seed 0, cached) without the patient and each of those nights, then without all of them: whether the
+nights a guide also missed are what moves its reading.
 
     EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_guides.py --patients a03 a11 a19 b02 c04 --references 2
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_guides.py --patients a03 --references 2 \\
+        --also-without a02 b05
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ def main() -> None:
     parser.add_argument("--validation", action="store_true", help="the models of unlearn_patients.py --validation")
     parser.add_argument("--references", type=int, default=1)
     parser.add_argument("--guide-partitions", type=int, default=teacher.GUIDE_PARTITIONS)
+    parser.add_argument("--also-without", nargs="+", default=[], help="nights to leave out besides the patient")
     parser.add_argument("--cache", default="runs/unlearn-patients")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
@@ -61,6 +66,14 @@ def main() -> None:
             model, _ = trained(replace(config, train_records=kept, seed=seed), retain,
                                cache / f"retrained-{patient}-seed{seed}")
             print(f"| {name} | retrained, seed {seed} | {reading(model, forget)} | |")
+        others = [[night] for night in args.also_without] + ([args.also_without] if len(args.also_without) > 1 else [])
+        for nights in others:
+            left_out = [patient, *nights]
+            kept, _ = teacher.leave_patients_out(split["train"], left_out)
+            model, _ = trained(replace(config, train_records=kept, seed=0),
+                               windows.select(~np.isin(windows.records, left_out)),
+                               cache / f"retrained-{'+'.join(left_out)}-seed0")
+            print(f"| {name} | retrained, seed 0 | {reading(model, forget)} | {', '.join(nights)} |")
 
 
 if __name__ == "__main__":
