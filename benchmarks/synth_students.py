@@ -192,8 +192,9 @@ def main() -> None:
                     teacher_config, arch, size, args.data_dir, Path(args.out) / ".baseline", known_baselines)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    result = {"teacher": args.teacher, "teacher_arch": teacher_config["arch"], "synth": synthetic.id, "synth_metrics": synthetic.manifest["metrics"],
-              "synth_seconds": synth_seconds, "students": rows, "real_baselines": known_baselines}
+    result = {"teacher": args.teacher, "teacher_arch": teacher_config["arch"], "synth": synthetic.id,
+              "synth_metrics": synthetic.manifest["metrics"], "synth_seconds": synth_seconds, "students": rows,
+              "real_baselines": known_baselines}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2))
     plot_curve(result, curve)

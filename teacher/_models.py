@@ -242,7 +242,7 @@ REGISTRY: dict[str, ModelEntry] = {
             name="am_h1_half",
             builder=AMPaperCNN,
             contract=MNIST_CONTRACT,
-            description="h1 at half width (16, 32, 512): a teacher that synthesises 2.9x faster (its CNN_ID is itself)",
+            description="h1 at half width (16, 32, 512): a quarter of h1's multiply-adds per synthesis step",
             defaults=AM_H1_HALF,
         ),
         ModelEntry(
@@ -257,7 +257,7 @@ REGISTRY: dict[str, ModelEntry] = {
             builder=AMPaperCNN,
             contract=MNIST_CONTRACT,
             description="AM paper's student CNN_S: h1 with half the channels and units (16, 32, 512)",
-            defaults={"widths": (16, 32), "hidden": (512,)},
+            defaults=AM_H1_HALF,
         ),
         ModelEntry(
             name="cnn_small_half",
