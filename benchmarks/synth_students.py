@@ -72,7 +72,7 @@ def plot_curve(result: dict, path: Path) -> None:
         axis.set_xscale("log")
         axis.set_xticks(sizes, [f"{size // 1000}k" for size in sizes])
         axis.minorticks_off()
-        axis.set_ylim(max(80.0, min(100 * row["synthetic_accuracy"] for row in rows) - 2), 100)
+        axis.set_ylim(max(0.0, min(100 * row["synthetic_accuracy"] for row in rows) - 2), 100)
         axis.set_xlabel("training samples")
         axis.set_ylabel("MNIST test accuracy (%)")
         axis.set_title(f"{arch} ({part})" if part else arch)
