@@ -66,8 +66,8 @@ def main() -> None:
             model, _ = trained(replace(config, train_records=kept, seed=seed), retain,
                                cache / f"retrained-{patient}-seed{seed}")
             print(f"| {name} | retrained, seed {seed} | {reading(model, forget)} | |")
-        others = [[night] for night in args.also_without] + ([args.also_without] if len(args.also_without) > 1 else [])
-        for nights in others:
+        groups = [[night] for night in args.also_without] + ([args.also_without] if len(args.also_without) > 1 else [])
+        for nights in groups:
             left_out = [patient, *nights]
             kept, _ = teacher.leave_patients_out(split["train"], left_out)
             model, _ = trained(replace(config, train_records=kept, seed=0),
