@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--validation", action="store_true", help="the models of unlearn_patients.py --validation")
     parser.add_argument("--references", type=int, default=1)
     parser.add_argument("--guide-partitions", type=int, default=teacher.GUIDE_PARTITIONS)
+    parser.add_argument("--guides-apart", action="store_true", help="the guides of unlearn_patients.py --guides-apart")
     parser.add_argument("--also-without", nargs="+", default=[], help="nights to leave out besides the patient")
     parser.add_argument("--cache", default="runs/unlearn-patients")
     parser.add_argument("--data-dir", default=None)
@@ -43,8 +44,9 @@ def main() -> None:
     windows, _ = teacher.load_windows(split["train"], args.data_dir, spec)
     windows = windows.select(windows.labels >= 0)
     cache = Path(args.cache) / ("validation" if args.validation else "test")
-    folds = teacher.guide_folds(split["train"], partitions=args.guide_partitions)
-    guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, cache / "guides",
+    folds = teacher.guide_folds(split["train"], partitions=args.guide_partitions, apart=args.guides_apart)
+    guide_dir = cache / ("guides-apart" if args.guides_apart else "guides")
+    guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, guide_dir,
                                   progress=False)
     score = teacher.decision_accuracy(config)
 

@@ -16,6 +16,9 @@ With two or more references the certificate measures its gaps to their mean (`te
 and reports their spread, the floor under any gap; the run also keeps the gaps to the first
 reference alone (the earlier protocol) and the forgetting score.
 
+`--guides-apart` makes the guides with `teacher.guide_folds(apart=True)` (cached apart from the
+default guides): later partitions change each night's fold-mates as far as they can.
+
 `--validation` trains on the learning nights minus the validation nights and treats those as the
 unseen nights: settings are chosen there (`--unlearn` overrides `teacher.PATIENT_UNLEARN`).
 Without it, all 35 learning nights train and x01-x35 are the unseen nights, scored once. Models
@@ -78,6 +81,8 @@ def main() -> None:
     parser.add_argument("--no-baselines", action="store_true", help="the stochastic teacher only (settings sweeps)")
     parser.add_argument("--guide-partitions", type=int, default=teacher.GUIDE_PARTITIONS,
                         help="splits of the nights into folds, one guide per fold (default: the product's)")
+    parser.add_argument("--guides-apart", action="store_true",
+                        help="later splits hold out together as few earlier fold-mates as they can (guide_folds apart)")
     parser.add_argument("--cache", default="runs/unlearn-patients")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", default=None)
@@ -99,10 +104,11 @@ def main() -> None:
     unlearn_config = replace(teacher.PATIENT_UNLEARN, **json.loads(args.unlearn))
     # The product's guides (`teacher.guide_folds`): `--guide-partitions` splits of the nights into folds.
     started = time.perf_counter()
-    folds = teacher.guide_folds(split["train"], partitions=args.guide_partitions)
-    guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, cache / "guides",
+    folds = teacher.guide_folds(split["train"], partitions=args.guide_partitions, apart=args.guides_apart)
+    guide_dir = cache / ("guides-apart" if args.guides_apart else "guides")
+    guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, guide_dir,
                                   progress=True)
-    guide_seconds = [teacher.trained_seconds(cache / "guides" / f"fold-{j}") for j in range(len(folds))]
+    guide_seconds = [teacher.trained_seconds(guide_dir / f"fold-{j}") for j in range(len(folds))]
     print(f"guides: {len(folds)} ({args.guide_partitions} partitions), {sum(guide_seconds):.0f} s of training "
           f"({time.perf_counter() - started:.0f} s this run)", flush=True)
     score = teacher.decision_accuracy(config)
@@ -180,7 +186,8 @@ def main() -> None:
     result = {"mode": mode, "unseen_records": unseen_records, "train_config": config.to_dict(),
               "unlearn_config": unlearn_config.to_dict(), "baseline_config": teacher.BaselineConfig().to_dict(),
               "original_seconds": round(original_seconds, 1),
-              "guides": {"folds": folds, "seconds": guide_seconds, "partitions": args.guide_partitions},
+              "guides": {"folds": folds, "seconds": guide_seconds, "partitions": args.guide_partitions,
+                         "apart": args.guides_apart},
               "threads": torch.get_num_threads(), "patients": rows}
     if args.json or not args.append:  # a settings sweep (--append) leaves the reported runs' files alone
         path = Path(args.json or f"benchmarks/results/unlearn_patients_{mode}.json")
@@ -190,7 +197,7 @@ def main() -> None:
         headline = ("forget_accuracy", "test_accuracy", "threshold_attack_auc", "forget_mean_loss")
         append_json_line(args.append, {
             "mode": mode, "unlearn": json.loads(args.unlearn), "unlearn_config": unlearn_config.to_dict(),
-            "guide_partitions": args.guide_partitions,
+            "guide_partitions": args.guide_partitions, "guides_apart": args.guides_apart,
             "patients": {row["patient"]: {**{name: {key: figures[key] for key in headline}
                                              for name, figures in row["certificate"]["models"].items()},
                                           "guide": row["guide"]}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -29,22 +30,40 @@ from teacher._training import TrainConfig, fit, predict_proba
 
 GUIDE_FOLDS = 5
 GUIDE_PARTITIONS = 2
+APART_CANDIDATES = 200  # random splits `guide_folds(apart=True)` chooses each later partition from
 
 
-def guide_folds(nights: list[str], k: int = GUIDE_FOLDS, partitions: int = GUIDE_PARTITIONS) -> list[list[str]]:
+def guide_folds(nights: list[str], k: int = GUIDE_FOLDS, partitions: int = GUIDE_PARTITIONS,
+                apart: bool = False) -> list[list[str]]:
     """The folds of `partitions` different splits of the nights, one after the other: each split
     has k folds of whole nights (fewer when there are fewer nights), each kind (a, b, c) dealt out.
-    A split that repeats an earlier one is skipped (few nights leave few ways to split them)."""
+    A split that repeats an earlier one is skipped (few nights leave few ways to split them).
+
+    apart: each split after the first is, of APART_CANDIDATES random ones, the one that holds out
+    together the fewest pairs of nights an earlier split already held out together. A guide reads
+    a patient as if it had also missed the patient's fold-mates (on x01-x35 a03's two guides both
+    missed b05, which alone moves a03's reading by 4.6 points: BENCHMARKS.md, "Guide by guide"), so
+    partitions that change the fold-mates average that out instead of repeating it."""
     nights = sorted(set(nights))
     splits: list[set[frozenset[str]]] = []
     folds: list[list[str]] = []
+    held_together: set[frozenset[str]] = set()
     for seed in range(partitions):
-        split = leave_nights_out_folds(min(k, len(nights)), seed=seed, records=nights)
+        tries = APART_CANDIDATES if apart and splits else 1
+        candidates = [leave_nights_out_folds(min(k, len(nights)), seed=seed + partitions * attempt, records=nights)
+                      for attempt in range(tries)]
+        split = min(candidates, key=lambda candidate: len(_pairs(candidate) & held_together))
         as_sets = {frozenset(fold) for fold in split}
         if as_sets not in splits:
             splits.append(as_sets)
             folds += split
+            held_together |= _pairs(split)
     return folds
+
+
+def _pairs(split: list[list[str]]) -> set[frozenset[str]]:
+    """Every pair of nights that share a fold of `split`."""
+    return {frozenset(pair) for fold in split for pair in combinations(fold, 2)}
 
 
 def train_guides(config: TrainConfig, inputs, labels, nights, folds: list[list[str]], work_dir: str | os.PathLike,

@@ -36,6 +36,23 @@ def test_each_split_holds_every_night_once_and_deals_out_each_kind():
     assert len(teacher.guide_folds(["a01", "b01", "c01"], 5, partitions=2)) == 3
 
 
+def test_apart_partitions_hold_fewer_nights_out_together_again():
+    nights = list(teacher.LEARNING_RECORDS)
+
+    def repeated_pairs(folds):
+        first, second = ({frozenset((x, y)) for fold in split for x in fold for y in fold if x < y}
+                         for split in (folds[:5], folds[5:]))
+        return len(first & second)
+
+    random_folds = teacher.guide_folds(nights, 5, partitions=2)
+    apart_folds = teacher.guide_folds(nights, 5, partitions=2, apart=True)
+    assert apart_folds[:5] == random_folds[:5]  # the first split is the same
+    assert sorted(night for fold in apart_folds[5:] for night in fold) == sorted(nights)
+    assert all(sum(night.startswith("a") for night in fold) == 4 for fold in apart_folds[5:])
+    # 5 folds of 7 from 5 earlier folds share at least 2 pairs each: 10 is the floor
+    assert 10 <= repeated_pairs(apart_folds) < repeated_pairs(random_folds)
+
+
 def test_each_example_gets_the_outputs_of_the_guide_that_never_saw_its_night():
     folds = [["a01", "b01"], ["c01"]]
     guides = [Constant([0.9, 0.1]), Constant([0.2, 0.8])]
