@@ -40,8 +40,8 @@ def guide_folds(nights: list[str], k: int = GUIDE_FOLDS, partitions: int = GUIDE
     A split that repeats an earlier one is skipped (few nights leave few ways to split them).
 
     apart: each split after the first is, of APART_CANDIDATES random ones, the one that holds out
-    together the fewest pairs of nights an earlier split already held out together. A guide reads
-    a patient as if it had also missed the patient's fold-mates (on x01-x35 a03's two guides both
+    together the fewest pairs of nights an earlier split already held out together. A guide's
+    reading of a patient also carries the absence of the patient's fold-mates (a03's two guides both
     missed b05, which alone moves a03's reading by 4.6 points: BENCHMARKS.md, "Guide by guide"), so
     partitions that change the fold-mates average that out instead of repeating it."""
     nights = sorted(set(nights))
