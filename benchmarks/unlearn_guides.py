@@ -23,7 +23,7 @@ import numpy as np
 
 import teacher
 from teacher._unlearn_proof import per_example_loss
-from unlearn_patients import trained
+from unlearn_patients import cached_guides, trained
 
 
 def main() -> None:
@@ -44,10 +44,8 @@ def main() -> None:
     windows, _ = teacher.load_windows(split["train"], args.data_dir, spec)
     windows = windows.select(windows.labels >= 0)
     cache = Path(args.cache) / ("validation" if args.validation else "test")
-    folds = teacher.guide_folds(split["train"], partitions=args.guide_partitions, apart=args.guides_apart)
-    guide_dir = cache / ("guides-apart" if args.guides_apart else "guides")
-    guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, guide_dir,
-                                  progress=False)
+    folds, guides, _ = cached_guides(config, windows, cache, args.guide_partitions, args.guides_apart,
+                                     progress=False)
     score = teacher.decision_accuracy(config)
 
     def reading(model, minutes) -> str:

@@ -51,6 +51,17 @@ def trained(config: teacher.TrainConfig, windows, work: Path):
     return model, sum(epoch["seconds"] for epoch in checkpoint["history"])
 
 
+def cached_guides(config: teacher.TrainConfig, windows, cache: Path, partitions: int, apart: bool,
+                  progress: bool) -> tuple[list[list[str]], list[torch.nn.Module], Path]:
+    """(folds, guides, their directory): the product's guides of `config`'s training nights, trained
+    or resumed in `cache` (apart folds in a directory of their own)."""
+    folds = teacher.guide_folds(config.train_records, partitions=partitions, apart=apart)
+    guide_dir = cache / ("guides-apart" if apart else "guides")
+    guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, guide_dir,
+                                  progress=progress)
+    return folds, guides, guide_dir
+
+
 class MeanOfGuides(torch.nn.Module):
     """The guides that never saw a patient as one model (log of their mean probabilities): the
     targets the unlearner holds the patient's minutes at, as `teacher.guide_targets` makes them."""
@@ -104,10 +115,8 @@ def main() -> None:
     unlearn_config = replace(teacher.PATIENT_UNLEARN, **json.loads(args.unlearn))
     # The product's guides (`teacher.guide_folds`): `--guide-partitions` splits of the nights into folds.
     started = time.perf_counter()
-    folds = teacher.guide_folds(split["train"], partitions=args.guide_partitions, apart=args.guides_apart)
-    guide_dir = cache / ("guides-apart" if args.guides_apart else "guides")
-    guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, guide_dir,
-                                  progress=True)
+    folds, guides, guide_dir = cached_guides(config, windows, cache, args.guide_partitions, args.guides_apart,
+                                             progress=True)
     guide_seconds = [teacher.trained_seconds(guide_dir / f"fold-{j}") for j in range(len(folds))]
     print(f"guides: {len(folds)} ({args.guide_partitions} partitions), {sum(guide_seconds):.0f} s of training "
           f"({time.perf_counter() - started:.0f} s this run)", flush=True)

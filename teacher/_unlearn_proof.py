@@ -224,9 +224,11 @@ def certify(
     def outputs(model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
         return predict_proba(model, forget.inputs), predict_proba(model, test.inputs)
 
-    def figures_of(model: nn.Module, others: list[tuple[np.ndarray, np.ndarray]]) -> dict:
-        """A model's figures; its distances are the mean over the `others`' outputs (0 when there are none)."""
-        on_forget, on_test = outputs(model)
+    def figures_of(model: nn.Module, own: tuple[np.ndarray, np.ndarray],
+                   others: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+        """A model's figures, given its `outputs`; its distances are the mean over the `others`' outputs
+        (0 when there are none)."""
+        on_forget, on_test = own
         return {
             "forget_accuracy": score(model, forget),
             "retain_accuracy": score(model, retain),
@@ -238,12 +240,12 @@ def certify(
             "forget_loss": per_example_loss(model, *_pair(forget)).tolist(),
         }
 
-    # Each reference's outputs once: every model's distances are to them.
+    # Each model's outputs once: every model's distances are to the references'.
     reference_outputs = [outputs(reference) for reference in references]
-    each_reference = [figures_of(reference, reference_outputs[:i] + reference_outputs[i + 1:])
+    each_reference = [figures_of(reference, reference_outputs[i], reference_outputs[:i] + reference_outputs[i + 1:])
                       for i, reference in enumerate(references)]
-    figures = {"original": figures_of(original, reference_outputs),
-               "unlearned": figures_of(unlearned, reference_outputs),
+    figures = {"original": figures_of(original, outputs(original), reference_outputs),
+               "unlearned": figures_of(unlearned, outputs(unlearned), reference_outputs),
                "retrained": {key: np.mean([one[key] for one in each_reference], axis=0).tolist()
                              for key in each_reference[0]}}
     ours, retrained = figures["unlearned"], figures["retrained"]
