@@ -23,7 +23,7 @@ import numpy as np
 
 import teacher
 from teacher._unlearn_proof import per_example_loss
-from unlearn_patients import cached_guides, trained
+from unlearn_patients import MeanOfGuides, cached_guides, trained
 
 
 def main() -> None:
@@ -58,10 +58,12 @@ def main() -> None:
         forget, retain = windows.select(windows.records == patient), windows.select(windows.records != patient)
         kept, _ = teacher.leave_patients_out(split["train"], [patient])
         name = f"{patient} ({np.mean(forget.labels):.0%})"
-        for j, fold in enumerate(folds):
-            if patient in fold:
-                others = ", ".join(sorted(set(fold) - {patient}))
-                print(f"| {name} | guide {j} | {reading(guides[j], forget)} | {others} |")
+        holding_out = [j for j, fold in enumerate(folds) if patient in fold]
+        for j in holding_out:
+            others = ", ".join(sorted(set(folds[j]) - {patient}))
+            print(f"| {name} | guide {j} | {reading(guides[j], forget)} | {others} |")
+        target = MeanOfGuides([guides[j] for j in holding_out])
+        print(f"| {name} | mean of those guides (the target) | {reading(target, forget)} | |")
         for seed in range(args.references):
             model, _ = trained(replace(config, train_records=kept, seed=seed), retain,
                                cache / f"retrained-{patient}-seed{seed}")

@@ -18,6 +18,8 @@ reference alone (the earlier protocol) and the forgetting score.
 
 `--guides-apart` makes the guides with `teacher.guide_folds(apart=True)` (cached apart from the
 default guides): later partitions change each night's fold-mates as far as they can.
+`--guide-targets draw` gives each of the patient's minutes the outputs of one of its guides, drawn
+at random, instead of their mean.
 
 `--validation` trains on the learning nights minus the validation nights and treats those as the
 unseen nights: settings are chosen there (`--unlearn` overrides `teacher.PATIENT_UNLEARN`).
@@ -92,6 +94,9 @@ def main() -> None:
     parser.add_argument("--no-baselines", action="store_true", help="the stochastic teacher only (settings sweeps)")
     parser.add_argument("--guide-partitions", type=int, default=teacher.GUIDE_PARTITIONS,
                         help="splits of the nights into folds, one guide per fold (default: the product's)")
+    parser.add_argument("--guide-targets", choices=["mean", "draw"], default="mean",
+                        help="the patient's targets: the mean of its guides, or one guide drawn per minute "
+                             "(teacher.guide_targets draw_seed)")
     parser.add_argument("--guides-apart", action="store_true",
                         help="later splits hold out together as few earlier fold-mates as they can (guide_folds apart)")
     parser.add_argument("--cache", default="runs/unlearn-patients")
@@ -138,7 +143,8 @@ def main() -> None:
             retrain_seconds.append(seconds)
         forget_inputs = torch.as_tensor(forget.inputs)
         retain_inputs, retain_labels = torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long()
-        forget_targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records)
+        forget_targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records,
+                                               draw_seed=unlearn_config.seed if args.guide_targets == "draw" else None)
         runs, unlearn_seconds, history = [], [], None
         for seed in range(max(args.references, 1)):
             started = time.perf_counter()
@@ -196,7 +202,7 @@ def main() -> None:
               "unlearn_config": unlearn_config.to_dict(), "baseline_config": teacher.BaselineConfig().to_dict(),
               "original_seconds": round(original_seconds, 1),
               "guides": {"folds": folds, "seconds": guide_seconds, "partitions": args.guide_partitions,
-                         "apart": args.guides_apart},
+                         "apart": args.guides_apart, "targets": args.guide_targets},
               "threads": torch.get_num_threads(), "patients": rows}
     if args.json or not args.append:  # a settings sweep (--append) leaves the reported runs' files alone
         path = Path(args.json or f"benchmarks/results/unlearn_patients_{mode}.json")
@@ -207,6 +213,7 @@ def main() -> None:
         append_json_line(args.append, {
             "mode": mode, "unlearn": json.loads(args.unlearn), "unlearn_config": unlearn_config.to_dict(),
             "guide_partitions": args.guide_partitions, "guides_apart": args.guides_apart,
+            "guide_targets": args.guide_targets,
             "patients": {row["patient"]: {**{name: {key: figures[key] for key in headline}
                                              for name, figures in row["certificate"]["models"].items()},
                                           "guide": row["guide"]}

@@ -43,7 +43,9 @@ def guide_folds(nights: list[str], k: int = GUIDE_FOLDS, partitions: int = GUIDE
     together the fewest pairs of nights an earlier split already held out together. A guide's
     reading of a patient also carries the absence of the patient's fold-mates (a03's two guides both
     missed b05, which alone moves a03's reading by 4.6 points: BENCHMARKS.md, "Guide by guide"), so
-    partitions that change the fold-mates average that out instead of repeating it."""
+    partitions that change the fold-mates average that out instead of repeating it. Not the
+    default: on validation nights it did no better (BENCHMARKS.md, "Apart partitions and drawn
+    targets")."""
     nights = sorted(set(nights))
     splits: list[set[frozenset[str]]] = []
     folds: list[list[str]] = []
@@ -82,10 +84,18 @@ def train_guides(config: TrainConfig, inputs, labels, nights, folds: list[list[s
     return guides
 
 
-def guide_targets(guides: list[nn.Module], folds: list[list[str]], inputs, nights) -> torch.Tensor:
+def guide_targets(guides: list[nn.Module], folds: list[list[str]], inputs, nights,
+                  draw_seed: int | None = None) -> torch.Tensor:
     """Log-probabilities for each example: the mean probabilities of the guides that never saw its
     night, one per partition (softmax of them gives back that mean, so they serve as the
     unlearner's target logits).
+
+    draw_seed: instead of the mean, each example takes the probabilities of one of those guides,
+    drawn at random. A mean of models reads a night better than any one model does (it averages
+    away each model's confident mistakes), while the reference it is measured against is one
+    model; a draw keeps each minute a single model's output and still spreads a night's minutes
+    over every partition's guide. Not the default: on validation nights it did no better
+    (BENCHMARKS.md, "Apart partitions and drawn targets").
 
     Raises:
         ValueError: a night in no fold (the guides were made for other data).
@@ -94,14 +104,23 @@ def guide_targets(guides: list[nn.Module], folds: list[list[str]], inputs, night
     unguided = sorted(set(nights.tolist()) - {night for fold in folds for night in fold})
     if unguided:
         raise ValueError(f"no guide was trained without night(s) {unguided}: the guides belong to other data")
-    total, count = None, torch.zeros(len(nights))
+    outputs = []  # (examples of the guide's fold, their probabilities) per guide
     for guide, fold in zip(guides, folds):
         inside = np.flatnonzero(np.isin(nights, fold))
-        if len(inside) == 0:
-            continue
-        probabilities = torch.as_tensor(predict_proba(guide, inputs[inside]))
-        if total is None:
-            total = torch.zeros(len(nights), probabilities.shape[1])
-        total[inside] += probabilities
+        if len(inside):
+            outputs.append((inside, torch.as_tensor(predict_proba(guide, inputs[inside]))))
+    total = torch.zeros(len(nights), outputs[0][1].shape[1])
+    if draw_seed is None:
+        count = torch.zeros(len(nights))
+        for inside, probabilities in outputs:
+            total[inside] += probabilities
+            count[inside] += 1
+        return torch.log((total / count[:, None]).clamp_min(1e-12))
+    # Reservoir draw: the j-th guide that holds an example replaces its pick with chance 1/j.
+    rng = np.random.default_rng(draw_seed)
+    count = np.zeros(len(nights))
+    for inside, probabilities in outputs:
         count[inside] += 1
-    return torch.log((total / count[:, None]).clamp_min(1e-12))
+        replace_pick = rng.random(len(inside)) < 1 / count[inside]
+        total[inside[replace_pick]] = probabilities[torch.as_tensor(replace_pick)]
+    return torch.log(total.clamp_min(1e-12))

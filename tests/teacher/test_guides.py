@@ -71,3 +71,17 @@ def test_a_night_left_out_by_guides_of_several_splits_gets_their_mean_probabilit
     targets = teacher.guide_targets(guides, folds, np.zeros((3, 3), dtype=np.float32), nights)
     expected = torch.tensor([[0.7, 0.3], [0.65, 0.35], [0.3, 0.7]])
     assert torch.allclose(torch.softmax(targets, dim=1), expected, atol=1e-6)
+
+
+def test_a_drawn_target_is_one_guide_per_example_and_every_guide_gets_drawn():
+    folds = [["a01"], ["a01"]]
+    guides = [Constant([0.9, 0.1]), Constant([0.2, 0.8])]
+    nights = np.array(["a01"] * 400)
+    targets = torch.softmax(teacher.guide_targets(guides, folds, np.zeros((400, 3), dtype=np.float32), nights,
+                                                  draw_seed=0), dim=1)
+    first = torch.isclose(targets, torch.tensor([0.9, 0.1]), atol=1e-6).all(1)
+    second = torch.isclose(targets, torch.tensor([0.2, 0.8]), atol=1e-6).all(1)
+    assert bool((first | second).all())  # never a mix of the two
+    assert 150 < int(first.sum()) < 250  # each guide about half the time
+    again = teacher.guide_targets(guides, folds, np.zeros((400, 3), dtype=np.float32), nights, draw_seed=0)
+    assert torch.equal(torch.softmax(again, dim=1), targets)
