@@ -98,9 +98,11 @@ def guide_targets(guides: list[nn.Module], folds: list[list[str]], inputs, night
     (BENCHMARKS.md, "Apart partitions and drawn targets").
 
     Raises:
-        ValueError: a night in no fold (the guides were made for other data).
+        ValueError: no examples, or a night in no fold (the guides were made for other data).
     """
     nights = np.asarray(nights)
+    if len(nights) == 0:
+        raise ValueError("no examples to make guide targets for")
     unguided = sorted(set(nights.tolist()) - {night for fold in folds for night in fold})
     if unguided:
         raise ValueError(f"no guide was trained without night(s) {unguided}: the guides belong to other data")

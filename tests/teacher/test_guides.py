@@ -62,6 +62,8 @@ def test_each_example_gets_the_outputs_of_the_guide_that_never_saw_its_night():
     assert torch.allclose(torch.softmax(targets, dim=1), expected, atol=1e-6)
     with pytest.raises(ValueError, match=r"no guide was trained without night\(s\) \['x01'\]"):
         teacher.guide_targets(guides, folds, np.zeros((1, 3), dtype=np.float32), np.array(["x01"]))
+    with pytest.raises(ValueError, match="no examples"):
+        teacher.guide_targets(guides, folds, np.zeros((0, 3), dtype=np.float32), np.array([], dtype=str))
 
 
 def test_a_night_left_out_by_guides_of_several_splits_gets_their_mean_probabilities():
