@@ -23,7 +23,7 @@ import numpy as np
 
 import teacher
 from teacher._unlearn_proof import per_example_loss
-from unlearn_patients import MeanOfGuides, cached_guides, trained
+from unlearn_patients import MeanOfGuides, cached_guides, run_data, trained
 
 
 def main() -> None:
@@ -32,20 +32,17 @@ def main() -> None:
     parser.add_argument("--validation", action="store_true", help="the models of unlearn_patients.py --validation")
     parser.add_argument("--references", type=int, default=1)
     parser.add_argument("--guide-partitions", type=int, default=teacher.GUIDE_PARTITIONS)
+    parser.add_argument("--guide-folds", type=int, default=teacher.GUIDE_FOLDS)
     parser.add_argument("--guides-apart", action="store_true", help="the guides of unlearn_patients.py --guides-apart")
     parser.add_argument("--also-without", nargs="+", default=[], help="nights to leave out besides the patient")
     parser.add_argument("--cache", default="runs/unlearn-patients")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
 
-    split = teacher.official_split(0 if args.validation else None)
-    config = teacher.TrainConfig(train_records=split["train"])
-    spec = teacher.window_spec(teacher.model_contract(config.arch))
-    windows, _ = teacher.load_windows(split["train"], args.data_dir, spec)
-    windows = windows.select(windows.labels >= 0)
+    split, config, windows, _ = run_data(args.validation, args.data_dir)
     cache = Path(args.cache) / ("validation" if args.validation else "test")
     folds, guides, _ = cached_guides(config, windows, cache, args.guide_partitions, args.guides_apart,
-                                     progress=False)
+                                     progress=False, k=args.guide_folds)
     score = teacher.decision_accuracy(config)
 
     def reading(model, minutes) -> str:

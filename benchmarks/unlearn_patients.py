@@ -18,6 +18,8 @@ reference alone (the earlier protocol) and the forgetting score.
 
 `--guides-apart` makes the guides with `teacher.guide_folds(apart=True)` (cached apart from the
 default guides): later partitions change each night's fold-mates as far as they can.
+`--guide-folds k` splits the nights into k folds instead of `teacher.GUIDE_FOLDS` (cached apart):
+more folds, fewer fold-mates missed with the patient, each guide closer to a retraining.
 `--guide-targets draw` gives each of the patient's minutes the outputs of one of its guides, drawn
 at random, instead of their mean.
 
@@ -47,18 +49,31 @@ from _results import append_json_line
 from teacher._unlearn_proof import certify, halves, per_example_loss, threshold_attack_auc
 
 
+def run_data(validation: bool, data_dir):
+    """(split, the teacher's config, its labelled training windows, the unseen nights' labelled
+    windows): the learning nights minus the validation nights, which are the unseen ones, with
+    `validation`; else all 35 learning nights, and x01-x35 unseen."""
+    split = teacher.official_split(0 if validation else None)
+    config = teacher.TrainConfig(train_records=split["train"])
+    spec = teacher.window_spec(teacher.model_contract(config.arch))
+    windows, _ = teacher.load_windows(split["train"], data_dir, spec)
+    unseen, _ = teacher.load_windows(split["val"] if validation else split["test"], data_dir, spec)
+    return split, config, windows.select(windows.labels >= 0), unseen.select(unseen.labels >= 0)
+
+
 def trained(config: teacher.TrainConfig, windows, work: Path):
     """(model, training seconds) of `config` on `windows`, resumed from `work` when cached."""
     model, checkpoint = teacher.fit(config, windows.inputs, windows.labels, work, resume=True, progress=False)
     return model, sum(epoch["seconds"] for epoch in checkpoint["history"])
 
 
-def cached_guides(config: teacher.TrainConfig, windows, cache: Path, partitions: int, apart: bool,
-                  progress: bool) -> tuple[list[list[str]], list[torch.nn.Module], Path]:
+def cached_guides(config: teacher.TrainConfig, windows, cache: Path, partitions: int, apart: bool, progress: bool,
+                  k: int = teacher.GUIDE_FOLDS) -> tuple[list[list[str]], list[torch.nn.Module], Path]:
     """(folds, guides, their directory): the product's guides of `config`'s training nights, trained
-    or resumed in `cache` (apart folds in a directory of their own)."""
-    folds = teacher.guide_folds(config.train_records, partitions=partitions, apart=apart)
-    guide_dir = cache / ("guides-apart" if apart else "guides")
+    or resumed in `cache` (apart folds, and other fold counts, in directories of their own; a split
+    with fewer partitions is the first folds of one with more, so they share a directory)."""
+    folds = teacher.guide_folds(config.train_records, k=k, partitions=partitions, apart=apart)
+    guide_dir = cache / ("guides" + ("" if k == teacher.GUIDE_FOLDS else f"-k{k}") + ("-apart" if apart else ""))
     guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, guide_dir,
                                   progress=progress)
     return folds, guides, guide_dir
@@ -94,6 +109,8 @@ def main() -> None:
     parser.add_argument("--no-baselines", action="store_true", help="the stochastic teacher only (settings sweeps)")
     parser.add_argument("--guide-partitions", type=int, default=teacher.GUIDE_PARTITIONS,
                         help="splits of the nights into folds, one guide per fold (default: the product's)")
+    parser.add_argument("--guide-folds", type=int, default=teacher.GUIDE_FOLDS,
+                        help="folds per split (default: the product's)")
     parser.add_argument("--guide-targets", choices=["mean", "draw"], default="mean",
                         help="the patient's targets: the mean of its guides, or one guide drawn per minute "
                              "(teacher.guide_targets draw_seed)")
@@ -106,25 +123,19 @@ def main() -> None:
                         help="also append one line (settings and each model's headline figures) to this JSON-lines file")
     args = parser.parse_args()
 
-    split = teacher.official_split(0 if args.validation else None)
+    split, config, windows, unseen = run_data(args.validation, args.data_dir)
     unseen_records = split["val"] if args.validation else split["test"]
     mode = "validation" if args.validation else "test"
-    config = teacher.TrainConfig(train_records=split["train"])
-    spec = teacher.window_spec(teacher.model_contract(config.arch))
-    windows, _ = teacher.load_windows(split["train"], args.data_dir, spec)
-    windows = windows.select(windows.labels >= 0)
-    unseen, _ = teacher.load_windows(unseen_records, args.data_dir, spec)
-    unseen = unseen.select(unseen.labels >= 0)
     cache = Path(args.cache) / mode
     original, original_seconds = trained(config, windows, cache / "original")
     unlearn_config = replace(teacher.PATIENT_UNLEARN, **json.loads(args.unlearn))
     # The product's guides (`teacher.guide_folds`): `--guide-partitions` splits of the nights into folds.
     started = time.perf_counter()
     folds, guides, guide_dir = cached_guides(config, windows, cache, args.guide_partitions, args.guides_apart,
-                                             progress=True)
+                                             progress=True, k=args.guide_folds)
     guide_seconds = [teacher.trained_seconds(guide_dir / f"fold-{j}") for j in range(len(folds))]
-    print(f"guides: {len(folds)} ({args.guide_partitions} partitions), {sum(guide_seconds):.0f} s of training "
-          f"({time.perf_counter() - started:.0f} s this run)", flush=True)
+    print(f"guides: {len(folds)} ({args.guide_partitions} partitions of {args.guide_folds} folds), "
+          f"{sum(guide_seconds):.0f} s of training ({time.perf_counter() - started:.0f} s this run)", flush=True)
     score = teacher.decision_accuracy(config)
 
     def untrained():
@@ -202,7 +213,7 @@ def main() -> None:
               "unlearn_config": unlearn_config.to_dict(), "baseline_config": teacher.BaselineConfig().to_dict(),
               "original_seconds": round(original_seconds, 1),
               "guides": {"folds": folds, "seconds": guide_seconds, "partitions": args.guide_partitions,
-                         "apart": args.guides_apart, "targets": args.guide_targets},
+                         "k": args.guide_folds, "apart": args.guides_apart, "targets": args.guide_targets},
               "threads": torch.get_num_threads(), "patients": rows}
     if args.json or not args.append:  # a settings sweep (--append) leaves the reported runs' files alone
         path = Path(args.json or f"benchmarks/results/unlearn_patients_{mode}.json")
@@ -212,7 +223,8 @@ def main() -> None:
         headline = ("forget_accuracy", "test_accuracy", "threshold_attack_auc", "forget_mean_loss")
         append_json_line(args.append, {
             "mode": mode, "unlearn": json.loads(args.unlearn), "unlearn_config": unlearn_config.to_dict(),
-            "guide_partitions": args.guide_partitions, "guides_apart": args.guides_apart,
+            "guide_partitions": args.guide_partitions, "guide_folds": args.guide_folds,
+            "guides_apart": args.guides_apart,
             "guide_targets": args.guide_targets,
             "patients": {row["patient"]: {**{name: {key: figures[key] for key in headline}
                                              for name, figures in row["certificate"]["models"].items()},

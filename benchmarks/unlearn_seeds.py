@@ -1,0 +1,87 @@
+"""How far one patient request's figures move with the unlearner's seed alone (issue 6).
+
+The certificate scores one unlearned model against the mean of K retrained references. The
+references' spread is reported with it; this measures the other side: the same request (same
+original, same guide targets) run with seeds 0..S-1, which changes only the order of the
+reconstruction batches and the anchor draws. Each run's accuracy on the unseen nights, on the
+patient's night and its threshold-attack AUC, next to the references'. Models come from
+`unlearn_patients.py`'s cache (run it first with the same patients and references).
+
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_seeds.py --validation \\
+        --patients c02 c03 c05 a05 b03 a10 --seeds 4 --references 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import teacher
+from teacher._unlearn_proof import halves, threshold_attack_auc
+from unlearn_patients import cached_guides, run_data, trained
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", nargs="+", required=True)
+    parser.add_argument("--validation", action="store_true", help="the models of unlearn_patients.py --validation")
+    parser.add_argument("--seeds", type=int, default=4, help="unlearning runs per patient, seeds 0..S-1")
+    parser.add_argument("--references", type=int, default=2)
+    parser.add_argument("--cache", default="runs/unlearn-patients")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    split, config, windows, unseen = run_data(args.validation, args.data_dir)
+    _, attack_eval = halves(unseen)  # the unseen minutes the certificate's attacks are scored on
+    cache = Path(args.cache) / ("validation" if args.validation else "test")
+    original, _ = trained(config, windows, cache / "original")
+    folds, guides, _ = cached_guides(config, windows, cache, teacher.GUIDE_PARTITIONS, False, progress=False)
+    score = teacher.decision_accuracy(config)
+
+    def untrained():
+        return teacher.create_model(config.arch, **config.arch_options)
+
+    def figures(model, forget) -> dict:
+        return {"unseen_accuracy": score(model, unseen), "forget_accuracy": score(model, forget),
+                "threshold_attack_auc": threshold_attack_auc(model, (forget.inputs, forget.labels),
+                                                             (attack_eval.inputs, attack_eval.labels))}
+
+    rows = {}
+    print("| patient | model | unseen nights | patient's night | threshold AUC |\n|---|---|---|---|---|")
+    for patient in args.patients:
+        kept, _ = teacher.leave_patients_out(split["train"], [patient])
+        forget_mask = windows.records == patient
+        forget, retain = windows.select(forget_mask), windows.select(~forget_mask)
+        targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records)
+        models = {f"retrained, seed {seed}": trained(replace(config, train_records=kept, seed=seed), retain,
+                                                      cache / f"retrained-{patient}-seed{seed}")[0]
+                  for seed in range(args.references)}
+        for seed in range(args.seeds):
+            models[f"unlearned, seed {seed}"], _ = teacher.StochasticTeacherUnlearner(
+                original, untrained, replace(teacher.PATIENT_UNLEARN, seed=seed)).unlearn(
+                torch.as_tensor(forget.inputs), torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long(),
+                forget_targets=targets, progress=False)
+        rows[patient] = {name: figures(model, forget) for name, model in models.items()}
+        for name, row in rows[patient].items():
+            print(f"| {patient} | {name} | {row['unseen_accuracy']:.2%} | {row['forget_accuracy']:.2%} "
+                  f"| {row['threshold_attack_auc']:.3f} |", flush=True)
+    print("\n| patient | unseen nights: references' range | unlearned runs' range | unlearned runs' mean "
+          "- references' mean |\n|---|---|---|---|")
+    for patient, row in rows.items():
+        references = [v["unseen_accuracy"] for k, v in row.items() if k.startswith("retrained")]
+        runs = [v["unseen_accuracy"] for k, v in row.items() if k.startswith("unlearned")]
+        print(f"| {patient} | {min(references):.2%}-{max(references):.2%} | {min(runs):.2%}-{max(runs):.2%} "
+              f"| {100 * (np.mean(runs) - np.mean(references)):+.2f} points |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"unlearn_config": teacher.PATIENT_UNLEARN.to_dict(),
+                                               "patients": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
