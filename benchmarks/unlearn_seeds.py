@@ -4,7 +4,8 @@ The certificate scores one unlearned model against the mean of K retrained refer
 references' spread is reported with it; this measures the other side: the same request (same
 original, same guide targets) run with seeds 0..S-1, which changes only the order of the
 reconstruction batches and the anchor draws. Each run's accuracy on the unseen nights, on the
-patient's night and its threshold-attack AUC, next to the references'. Models come from
+patient's night, its threshold-attack AUC and the two mean losses that attack compares, next to the
+references'. Models come from
 `unlearn_patients.py`'s cache (run it first with the same patients and references).
 
     EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_seeds.py --validation \\
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 import teacher
-from teacher._unlearn_proof import halves, threshold_attack_auc
+from teacher._unlearn_proof import halves, per_example_loss, threshold_attack_auc
 from unlearn_patients import cached_guides, run_data, trained
 
 
@@ -48,12 +49,16 @@ def main() -> None:
         return teacher.create_model(config.arch, **config.arch_options)
 
     def figures(model, forget) -> dict:
+        """The attack compares the two mean losses' distributions: which side moved shows in them."""
         return {"unseen_accuracy": score(model, unseen), "forget_accuracy": score(model, forget),
                 "threshold_attack_auc": threshold_attack_auc(model, (forget.inputs, forget.labels),
-                                                             (attack_eval.inputs, attack_eval.labels))}
+                                                             (attack_eval.inputs, attack_eval.labels)),
+                "forget_mean_loss": float(per_example_loss(model, forget.inputs, forget.labels).mean()),
+                "unseen_mean_loss": float(per_example_loss(model, attack_eval.inputs, attack_eval.labels).mean())}
 
     rows = {}
-    print("| patient | model | unseen nights | patient's night | threshold AUC |\n|---|---|---|---|---|")
+    print("| patient | model | unseen nights | patient's night | threshold AUC | mean loss: patient's night, unseen "
+          "minutes |\n|---|---|---|---|---|---|")
     for patient in args.patients:
         kept, _ = teacher.leave_patients_out(split["train"], [patient])
         forget_mask = windows.records == patient
@@ -70,7 +75,8 @@ def main() -> None:
         rows[patient] = {name: figures(model, forget) for name, model in models.items()}
         for name, row in rows[patient].items():
             print(f"| {patient} | {name} | {row['unseen_accuracy']:.2%} | {row['forget_accuracy']:.2%} "
-                  f"| {row['threshold_attack_auc']:.3f} |", flush=True)
+                  f"| {row['threshold_attack_auc']:.3f} | {row['forget_mean_loss']:.3f}, {row['unseen_mean_loss']:.3f} |",
+                  flush=True)
     print("\n| patient | unseen nights: references' range | unlearned runs' range | unlearned runs' mean "
           "- references' mean |\n|---|---|---|---|")
     for patient, row in rows.items():
