@@ -3,10 +3,10 @@
 The certificate scores one unlearned model against the mean of K retrained references. The
 references' spread is reported with it; this measures the other side: the same request (same
 original, same guide targets) run with seeds 0..S-1, which changes only the order of the
-reconstruction batches and the anchor draws. Each run's accuracy on the unseen nights, on the
-patient's night, its threshold-attack AUC and the two mean losses that attack compares, next to the
-references'. Models come from
-`unlearn_patients.py`'s cache (run it first with the same patients and references).
+reconstruction batches and the anchor draws. Each run's accuracy on the unseen nights and on the
+patient's night, its threshold-attack AUC and the mean losses on the two sides that attack
+compares, next to the references'. Models come from `unlearn_patients.py`'s cache (run it first
+with the same patients and references).
 
     EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_seeds.py --validation \\
         --patients c02 c03 c05 a05 b03 a10 --seeds 4 --references 2
@@ -49,7 +49,7 @@ def main() -> None:
         return teacher.create_model(config.arch, **config.arch_options)
 
     def figures(model, forget) -> dict:
-        """The attack compares the two mean losses' distributions: which side moved shows in them."""
+        """With the mean loss on each side the attack compares: which side moved shows in them."""
         return {"unseen_accuracy": score(model, unseen), "forget_accuracy": score(model, forget),
                 "threshold_attack_auc": threshold_attack_auc(model, (forget.inputs, forget.labels),
                                                              (attack_eval.inputs, attack_eval.labels)),
@@ -75,8 +75,8 @@ def main() -> None:
         rows[patient] = {name: figures(model, forget) for name, model in models.items()}
         for name, row in rows[patient].items():
             print(f"| {patient} | {name} | {row['unseen_accuracy']:.2%} | {row['forget_accuracy']:.2%} "
-                  f"| {row['threshold_attack_auc']:.3f} | {row['forget_mean_loss']:.3f}, {row['unseen_mean_loss']:.3f} |",
-                  flush=True)
+                  f"| {row['threshold_attack_auc']:.3f} "
+                  f"| {row['forget_mean_loss']:.3f}, {row['unseen_mean_loss']:.3f} |", flush=True)
     print("\n| patient | unseen nights: references' range | unlearned runs' range | unlearned runs' mean "
           "- references' mean |\n|---|---|---|---|")
     for patient, row in rows.items():
