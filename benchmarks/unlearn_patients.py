@@ -61,6 +61,15 @@ def run_data(validation: bool, data_dir):
     return split, config, windows.select(windows.labels >= 0), unseen.select(unseen.labels >= 0)
 
 
+def patient_figures(model, forget, attack_eval, score) -> dict:
+    """How `model` reads the patient's minutes `forget`: accuracy with the decision rule `score`,
+    the threshold attack's AUC against the unseen minutes `attack_eval`, and the mean loss."""
+    return {"forget_accuracy": score(model, forget),
+            "threshold_attack_auc": threshold_attack_auc(model, (forget.inputs, forget.labels),
+                                                         (attack_eval.inputs, attack_eval.labels)),
+            "forget_mean_loss": float(per_example_loss(model, forget.inputs, forget.labels).mean())}
+
+
 def trained(config: teacher.TrainConfig, windows, work: Path):
     """(model, training seconds) of `config` on `windows`, resumed from `work` when cached."""
     model, checkpoint = teacher.fit(config, windows.inputs, windows.labels, work, resume=True, progress=False)
@@ -181,10 +190,7 @@ def main() -> None:
         _, attack_eval = halves(unseen)  # the unseen minutes the certificate's attacks are scored on
 
         def on_the_patient(model) -> dict:
-            return {"forget_accuracy": score(model, forget),
-                    "threshold_attack_auc": threshold_attack_auc(model, (forget.inputs, forget.labels),
-                                                                 (attack_eval.inputs, attack_eval.labels)),
-                    "forget_mean_loss": float(per_example_loss(model, forget.inputs, forget.labels).mean())}
+            return patient_figures(model, forget, attack_eval, score)
 
         # How the guides read the patient: what the unlearned model is held at, a proxy for retraining.
         guide_row = on_the_patient(MeanOfGuides([guide for guide, fold in zip(guides, folds) if patient in fold]))

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 import teacher
-from teacher._unlearn_proof import halves, per_example_loss, threshold_attack_auc
-from unlearn_patients import cached_guides, run_data, trained
+from teacher._unlearn_proof import halves, per_example_loss
+from unlearn_patients import cached_guides, patient_figures, run_data, trained
 
 
 def main() -> None:
@@ -50,10 +50,7 @@ def main() -> None:
 
     def figures(model, forget) -> dict:
         """With the mean loss on each side the attack compares: which side moved shows in them."""
-        return {"unseen_accuracy": score(model, unseen), "forget_accuracy": score(model, forget),
-                "threshold_attack_auc": threshold_attack_auc(model, (forget.inputs, forget.labels),
-                                                             (attack_eval.inputs, attack_eval.labels)),
-                "forget_mean_loss": float(per_example_loss(model, forget.inputs, forget.labels).mean()),
+        return {"unseen_accuracy": score(model, unseen), **patient_figures(model, forget, attack_eval, score),
                 "unseen_mean_loss": float(per_example_loss(model, attack_eval.inputs, attack_eval.labels).mean())}
 
     rows = {}
