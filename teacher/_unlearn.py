@@ -54,6 +54,13 @@ class UnlearnConfig:
     batch_size: int = 128
     # With `forget_targets`: D_f examples held at their targets in each reconstruction step.
     anchor_batch_size: int = 64
+    # ... and the weight of their KL to the targets beside the reconstruction loss.
+    anchor_weight: float = 1.0
+    # ... and whether their outputs are taken in eval mode (no dropout, running batch-norm
+    # statistics), the mode every reader of the model uses, instead of inside the training batch.
+    anchor_eval: bool = False
+    anchor_temperature: float | None = None
+    anchor_rescale: bool = False
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -154,7 +161,8 @@ class StochasticTeacherUnlearner:
             batch = to_float(inputs[index])
             if anchor is not None:
                 anchored = torch.randint(len(anchor[0]), (self.config.anchor_batch_size,), generator=generator)
-                batch = torch.cat([batch, to_float(anchor[0][anchored])])
+                if not self.config.anchor_eval:
+                    batch = torch.cat([batch, to_float(anchor[0][anchored])])
             with torch.no_grad():
                 target_logits = targets_of(index, batch[: len(index)])
             logits = model(batch)
@@ -162,7 +170,18 @@ class StochasticTeacherUnlearner:
             if labels is not None:
                 loss = nn.functional.cross_entropy(logits[: len(index)], labels[index]) + self.config.alpha * loss
             if anchor is not None:
-                loss = loss + _kl(anchor[1][anchored], logits[len(index):], self.config.temperature)
+                if self.config.anchor_eval:
+                    anchor_logits = model.eval()(to_float(anchor[0][anchored]))
+                    model.train()
+                else:
+                    anchor_logits = logits[len(index):]
+                anchor_targets = anchor[1][anchored]
+                if self.config.anchor_rescale and labels is not None:
+                    with torch.no_grad():
+                        scale = logits[: len(index)].std(dim=1).mean() / target_logits.std(dim=1).mean()
+                    anchor_targets = anchor_targets * scale
+                loss = loss + self.config.anchor_weight * _kl(anchor_targets, anchor_logits,
+                                                              self.config.anchor_temperature or self.config.temperature)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
