@@ -171,3 +171,15 @@ def test_guide_targets_hold_forgotten_samples_at_what_a_model_without_them_says(
     anchored, erased_only = distance_to_guide(8), distance_to_guide(0)
     assert anchored < erased_only < before
     assert anchored < 0.1
+
+
+def test_rescaled_targets_follow_the_models_confidence_and_keep_their_ranking():
+    """A model half as sure of itself as M_d (its logits half as spread, whatever their offset)
+    holds D_f at the targets' softmax at twice the temperature; as sure as M_d, at the targets."""
+    generator = torch.Generator().manual_seed(0)
+    original_logits = torch.randn(32, 4, generator=generator) * 5
+    targets = torch.log_softmax(torch.randn(8, 4, generator=generator) * 3, dim=1)
+    half_as_sure = teacher._unlearn._rescaled(targets, original_logits / 2 + 7.0, original_logits)
+    assert torch.allclose(torch.softmax(half_as_sure, dim=1), torch.softmax(targets / 2, dim=1), atol=1e-6)
+    assert torch.equal(half_as_sure.argsort(dim=1), targets.argsort(dim=1))
+    assert torch.allclose(teacher._unlearn._rescaled(targets, original_logits - 3.0, original_logits), targets)
