@@ -38,7 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +86,34 @@ def cached_guides(config: teacher.TrainConfig, windows, cache: Path, partitions:
     guides = teacher.train_guides(config, windows.inputs, windows.labels, windows.records, folds, guide_dir,
                                   progress=progress)
     return folds, guides, guide_dir
+
+
+@dataclass
+class CachedRequests:
+    """What a study of one teacher's patient requests starts from, out of `unlearn_patients.py`'s
+    cache: the data (`run_data`), the unseen minutes the certificate's attacks score against, the
+    original teacher, the product's guides and the decision rule's accuracy."""
+
+    split: dict
+    config: teacher.TrainConfig
+    windows: object
+    unseen: object
+    attack_eval: object
+    cache: Path
+    original: torch.nn.Module
+    folds: list[list[str]]
+    guides: list[torch.nn.Module]
+    score: object
+
+    @classmethod
+    def load(cls, validation: bool, data_dir, cache_root: str) -> "CachedRequests":
+        split, config, windows, unseen = run_data(validation, data_dir)
+        _, attack_eval = halves(unseen)
+        cache = Path(cache_root) / ("validation" if validation else "test")
+        original, _ = trained(config, windows, cache / "original")
+        folds, guides, _ = cached_guides(config, windows, cache, teacher.GUIDE_PARTITIONS, False, progress=False)
+        return cls(split, config, windows, unseen, attack_eval, cache, original, folds, guides,
+                   teacher.decision_accuracy(config))
 
 
 class MeanOfGuides(torch.nn.Module):

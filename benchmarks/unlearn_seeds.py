@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 import teacher
-from teacher._unlearn_proof import halves, per_example_loss
-from unlearn_patients import cached_guides, patient_figures, run_data, trained
+from teacher._unlearn_proof import per_example_loss
+from unlearn_patients import CachedRequests, patient_figures, trained
 
 
 def main() -> None:
@@ -38,12 +38,9 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    split, config, windows, unseen = run_data(args.validation, args.data_dir)
-    _, attack_eval = halves(unseen)  # the unseen minutes the certificate's attacks are scored on
-    cache = Path(args.cache) / ("validation" if args.validation else "test")
-    original, _ = trained(config, windows, cache / "original")
-    folds, guides, _ = cached_guides(config, windows, cache, teacher.GUIDE_PARTITIONS, False, progress=False)
-    score = teacher.decision_accuracy(config)
+    run = CachedRequests.load(args.validation, args.data_dir, args.cache)
+    split, config, windows, unseen, attack_eval = run.split, run.config, run.windows, run.unseen, run.attack_eval
+    cache, original, folds, guides, score = run.cache, run.original, run.folds, run.guides, run.score
 
     def untrained():
         return teacher.create_model(config.arch, **config.arch_options)

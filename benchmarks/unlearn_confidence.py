@@ -1,0 +1,79 @@
+"""How sure each model is of the forgotten night, the kept nights and unseen nights (issue 6).
+
+A threshold attack calls a minute a member when the model's loss on it is low compared with
+unseen minutes, so what matters is the night's confidence relative to the rest. For one patient:
+the guides (their mean, the unlearner's targets), the original M_d, the retrained references and
+the unlearner under each `--unlearn` setting (JSON overrides of `teacher.PATIENT_UNLEARN`), with
+the median logit margin |z1 - z0| on 3,000 kept minutes (D_r), on the unseen minutes the attack
+uses and on the patient's night, the night / unseen ratio, the mean KL of the night's outputs to
+the guide targets, and the threshold-attack AUC. Models come from `unlearn_patients.py`'s cache.
+
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_confidence.py --validation --patient a10 \\
+        --unlearn '{"anchor_rescale": false}' '{}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+import teacher
+from teacher._training import to_float
+from unlearn_patients import CachedRequests, MeanOfGuides, patient_figures, trained
+
+
+def median_margin(model: torch.nn.Module, inputs) -> float:
+    with torch.no_grad():
+        logits = model.eval()(to_float(torch.as_tensor(inputs))).float()
+    return float((logits[:, 1] - logits[:, 0]).abs().median())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patient", required=True)
+    parser.add_argument("--validation", action="store_true", help="the models of unlearn_patients.py --validation")
+    parser.add_argument("--unlearn", nargs="+", default=["{}"], help="JSON overrides of teacher.PATIENT_UNLEARN")
+    parser.add_argument("--references", type=int, default=2)
+    parser.add_argument("--cache", default="runs/unlearn-patients")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+
+    run = CachedRequests.load(args.validation, args.data_dir, args.cache)
+    split, config, windows, attack_eval = run.split, run.config, run.windows, run.attack_eval
+    cache, original, folds, guides, score = run.cache, run.original, run.folds, run.guides, run.score
+    kept, _ = teacher.leave_patients_out(split["train"], [args.patient])
+    forget_mask = windows.records == args.patient
+    forget, retain = windows.select(forget_mask), windows.select(~forget_mask)
+    targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records)
+    kept_sample = retain.inputs[np.random.default_rng(0).choice(len(retain), min(3000, len(retain)), replace=False)]
+
+    models = {"guides (the targets)": MeanOfGuides([g for g, fold in zip(guides, folds) if args.patient in fold]),
+              "original": original}
+    for seed in range(args.references):
+        models[f"retrained, seed {seed}"] = trained(replace(config, train_records=kept, seed=seed), retain,
+                                                    cache / f"retrained-{args.patient}-seed{seed}")[0]
+    for overrides in args.unlearn:
+        models[f"unlearned {overrides}"], _ = teacher.StochasticTeacherUnlearner(
+            original, lambda: teacher.create_model(config.arch, **config.arch_options),
+            replace(teacher.PATIENT_UNLEARN, **json.loads(overrides))).unlearn(
+            torch.as_tensor(forget.inputs), torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long(),
+            forget_targets=targets, progress=False)
+
+    print(f"| {args.patient}: model | median margin: D_r | unseen | the night | night / unseen | KL to targets "
+          "| threshold AUC |\n|---|---|---|---|---|---|---|")
+    for name, model in models.items():
+        kept_margin, unseen_margin = median_margin(model, kept_sample), median_margin(model, attack_eval.inputs)
+        night_margin = median_margin(model, forget.inputs)
+        with torch.no_grad():
+            kl = teacher._unlearn._kl(targets, model(to_float(torch.as_tensor(forget.inputs))).float(), 1.0)
+        auc = patient_figures(model, forget, attack_eval, score)["threshold_attack_auc"]
+        print(f"| {name} | {kept_margin:.2f} | {unseen_margin:.2f} | {night_margin:.2f} "
+              f"| {night_margin / unseen_margin:.2f} | {float(kl):.3f} | {auc:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
