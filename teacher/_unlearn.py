@@ -74,8 +74,8 @@ class UnlearnConfig:
 # erasure epoch towards the same targets only added noise (two of three patients failed, by 3.9
 # points and 0.068 AUC), and erasure towards a random network (the paper's M_s, at 1e-2 then
 # reconstruction at 2e-3) left every patient more than 0.05 AUC away. Without the rescaling the
-# forgotten night read as more familiar than to the references (attack AUC +0.024 on average over
-# six validation patients and four seeds; +0.004 with it; `benchmarks/unlearn_seeds.py`).
+# forgotten night read as more familiar to the model than to the references (attack AUC +0.024
+# on average over six validation patients and four seeds; +0.004 with it; `unlearn_seeds.py`).
 PATIENT_UNLEARN = UnlearnConfig(erase_epochs=0, erase_lr=1e-3, reconstruct_lr=1e-3, reconstruct_anneal=True,
                                 anchor_batch_size=64, anchor_rescale=True)
 
