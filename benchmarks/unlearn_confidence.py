@@ -26,9 +26,12 @@ from teacher._training import to_float
 from unlearn_patients import CachedRequests, MeanOfGuides, patient_figures, trained
 
 
-def median_margin(model: torch.nn.Module, inputs) -> float:
+def logits_of(model: torch.nn.Module, inputs) -> torch.Tensor:
     with torch.no_grad():
-        logits = model.eval()(to_float(torch.as_tensor(inputs))).float()
+        return model.eval()(to_float(torch.as_tensor(inputs))).float()
+
+
+def median_margin(logits: torch.Tensor) -> float:
     return float((logits[:, 1] - logits[:, 0]).abs().median())
 
 
@@ -43,22 +46,20 @@ def main() -> None:
     args = parser.parse_args()
 
     run = CachedRequests.load(args.validation, args.data_dir, args.cache)
-    split, config, windows, attack_eval = run.split, run.config, run.windows, run.attack_eval
-    cache, original, folds, guides, score = run.cache, run.original, run.folds, run.guides, run.score
-    kept, _ = teacher.leave_patients_out(split["train"], [args.patient])
-    forget_mask = windows.records == args.patient
-    forget, retain = windows.select(forget_mask), windows.select(~forget_mask)
-    targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records)
+    kept, _ = teacher.leave_patients_out(run.split["train"], [args.patient])
+    forget_mask = run.windows.records == args.patient
+    forget, retain = run.windows.select(forget_mask), run.windows.select(~forget_mask)
+    targets = teacher.guide_targets(run.guides, run.folds, forget.inputs, forget.records)
     kept_sample = retain.inputs[np.random.default_rng(0).choice(len(retain), min(3000, len(retain)), replace=False)]
 
-    models = {"guides (the targets)": MeanOfGuides([g for g, fold in zip(guides, folds) if args.patient in fold]),
-              "original": original}
+    patients_guides = [guide for guide, fold in zip(run.guides, run.folds) if args.patient in fold]
+    models = {"guides (the targets)": MeanOfGuides(patients_guides), "original": run.original}
     for seed in range(args.references):
-        models[f"retrained, seed {seed}"] = trained(replace(config, train_records=kept, seed=seed), retain,
-                                                    cache / f"retrained-{args.patient}-seed{seed}")[0]
+        models[f"retrained, seed {seed}"] = trained(replace(run.config, train_records=kept, seed=seed), retain,
+                                                    run.cache / f"retrained-{args.patient}-seed{seed}")[0]
     for overrides in args.unlearn:
         models[f"unlearned {overrides}"], _ = teacher.StochasticTeacherUnlearner(
-            original, lambda: teacher.create_model(config.arch, **config.arch_options),
+            run.original, lambda: teacher.create_model(run.config.arch, **run.config.arch_options),
             replace(teacher.PATIENT_UNLEARN, **json.loads(overrides))).unlearn(
             torch.as_tensor(forget.inputs), torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long(),
             forget_targets=targets, progress=False)
@@ -66,13 +67,14 @@ def main() -> None:
     print(f"| {args.patient}: model | median margin: D_r | unseen | the night | night / unseen | KL to targets "
           "| threshold AUC |\n|---|---|---|---|---|---|---|")
     for name, model in models.items():
-        kept_margin, unseen_margin = median_margin(model, kept_sample), median_margin(model, attack_eval.inputs)
-        night_margin = median_margin(model, forget.inputs)
-        with torch.no_grad():
-            kl = teacher._unlearn._kl(targets, model(to_float(torch.as_tensor(forget.inputs))).float(), 1.0)
-        auc = patient_figures(model, forget, attack_eval, score)["threshold_attack_auc"]
+        night = logits_of(model, forget.inputs)
+        kept_margin = median_margin(logits_of(model, kept_sample))
+        unseen_margin = median_margin(logits_of(model, run.attack_eval.inputs))
+        night_margin = median_margin(night)
+        kl = float(teacher._unlearn._kl(targets, night, 1.0))
+        auc = patient_figures(model, forget, run.attack_eval, run.score)["threshold_attack_auc"]
         print(f"| {name} | {kept_margin:.2f} | {unseen_margin:.2f} | {night_margin:.2f} "
-              f"| {night_margin / unseen_margin:.2f} | {float(kl):.3f} | {auc:.3f} |", flush=True)
+              f"| {night_margin / unseen_margin:.2f} | {kl:.3f} | {auc:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

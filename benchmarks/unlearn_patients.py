@@ -178,6 +178,7 @@ def main() -> None:
     def untrained():
         return teacher.create_model(config.arch, **config.arch_options)
 
+    _, attack_eval = halves(unseen)  # the unseen minutes the certificate's attacks are scored on
     rows = []
     for patient in args.patients:
         kept, _ = teacher.leave_patients_out(split["train"], [patient])
@@ -215,7 +216,6 @@ def main() -> None:
             "bad_teacher": teacher.bad_teacher(original, untrained, forget_inputs, retain_inputs, baseline),
             "random_teacher": random_teacher(original, untrained, forget_inputs, retain_inputs, retain_labels),
         }
-        _, attack_eval = halves(unseen)  # the unseen minutes the certificate's attacks are scored on
 
         def on_the_patient(model) -> dict:
             return patient_figures(model, forget, attack_eval, score)

@@ -39,31 +39,31 @@ def main() -> None:
     args = parser.parse_args()
 
     run = CachedRequests.load(args.validation, args.data_dir, args.cache)
-    split, config, windows, unseen, attack_eval = run.split, run.config, run.windows, run.unseen, run.attack_eval
-    cache, original, folds, guides, score = run.cache, run.original, run.folds, run.guides, run.score
 
     def untrained():
-        return teacher.create_model(config.arch, **config.arch_options)
+        return teacher.create_model(run.config.arch, **run.config.arch_options)
 
     def figures(model, forget) -> dict:
         """With the mean loss on each side the attack compares: which side moved shows in them."""
-        return {"unseen_accuracy": score(model, unseen), **patient_figures(model, forget, attack_eval, score),
-                "unseen_mean_loss": float(per_example_loss(model, attack_eval.inputs, attack_eval.labels).mean())}
+        unseen_loss = per_example_loss(model, run.attack_eval.inputs, run.attack_eval.labels)
+        return {"unseen_accuracy": run.score(model, run.unseen),
+                **patient_figures(model, forget, run.attack_eval, run.score),
+                "unseen_mean_loss": float(unseen_loss.mean())}
 
     rows = {}
     print("| patient | model | unseen nights | patient's night | threshold AUC | mean loss: patient's night, unseen "
           "minutes |\n|---|---|---|---|---|---|")
     for patient in args.patients:
-        kept, _ = teacher.leave_patients_out(split["train"], [patient])
-        forget_mask = windows.records == patient
-        forget, retain = windows.select(forget_mask), windows.select(~forget_mask)
-        targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records)
-        models = {f"retrained, seed {seed}": trained(replace(config, train_records=kept, seed=seed), retain,
-                                                      cache / f"retrained-{patient}-seed{seed}")[0]
+        kept, _ = teacher.leave_patients_out(run.split["train"], [patient])
+        forget_mask = run.windows.records == patient
+        forget, retain = run.windows.select(forget_mask), run.windows.select(~forget_mask)
+        targets = teacher.guide_targets(run.guides, run.folds, forget.inputs, forget.records)
+        models = {f"retrained, seed {seed}": trained(replace(run.config, train_records=kept, seed=seed), retain,
+                                                      run.cache / f"retrained-{patient}-seed{seed}")[0]
                   for seed in range(args.references)}
         for seed in range(args.seeds):
             models[f"unlearned, seed {seed}"], _ = teacher.StochasticTeacherUnlearner(
-                original, untrained, replace(teacher.PATIENT_UNLEARN, seed=seed)).unlearn(
+                run.original, untrained, replace(teacher.PATIENT_UNLEARN, seed=seed)).unlearn(
                 torch.as_tensor(forget.inputs), torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long(),
                 forget_targets=targets, progress=False)
         rows[patient] = {name: figures(model, forget) for name, model in models.items()}
