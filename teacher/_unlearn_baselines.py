@@ -52,6 +52,7 @@ def finetune(original: nn.Module, retain_inputs: torch.Tensor, retain_labels: to
              config: BaselineConfig = BaselineConfig()) -> tuple[nn.Module, float]:
     """(model, seconds): M_d trained further on D_r alone."""
     started, generator = time.perf_counter(), torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # dropout: the result must not depend on what ran before
     model = copy.deepcopy(original).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=config.finetune_lr)
     for _ in range(config.finetune_epochs):
@@ -68,6 +69,7 @@ def neggrad_plus(original: nn.Module, forget_inputs: torch.Tensor, forget_labels
                  config: BaselineConfig = BaselineConfig()) -> tuple[nn.Module, float]:
     """(model, seconds): passes over D_r, each step paired with a D_f batch whose loss is ascended."""
     started, generator = time.perf_counter(), torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # dropout
     model = copy.deepcopy(original).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=config.neggrad_lr)
     beta = config.neggrad_beta

@@ -115,6 +115,24 @@ def test_baselines_start_from_the_original_and_negative_methods_forget(tmp_path)
     assert accuracy(original, test_images[test_forget], test_labels[test_forget]) > 0.95
 
 
+def test_baselines_do_not_depend_on_what_ran_before_them(tmp_path):
+    """Each baseline seeds its own dropout: a benchmark that runs more unlearning requests before
+    it (three seeds instead of two) must get the same baseline, weight for weight."""
+    images, labels = quadrant_images(256, seed=0)
+    original = train_original(tmp_path, images, labels, epochs=1)
+    forget, retain = labels == 3, labels != 3
+    baseline = teacher.BaselineConfig(batch_size=32, finetune_epochs=1, neggrad_epochs=1)
+    runs = {}
+    for state in (1, 2):
+        torch.manual_seed(state)  # whatever ran before leaves the global generator somewhere else
+        runs[state] = [teacher.finetune(original, images[retain], labels[retain], baseline)[0],
+                       teacher.neggrad_plus(original, images[forget], labels[forget], images[retain], labels[retain],
+                                            baseline)[0]]
+    for first, second in zip(runs[1], runs[2]):
+        for (name, weight), other in zip(first.state_dict().items(), second.state_dict().values()):
+            assert torch.equal(weight, other), name
+
+
 def test_forgetting_memorised_samples_leaves_what_a_model_without_them_would_say(tmp_path):
     """Samples, like a patient's minutes, are not a class: the model retrained without them reads
     them by what it learnt from the rest. Here 16 training images carry a wrong label the original
