@@ -23,7 +23,7 @@ import torch
 
 import teacher
 from teacher._training import to_float
-from unlearn_patients import CachedRequests, MeanOfGuides, patient_figures, trained
+from unlearn_patients import CachedRequests, MeanOfGuides, patient_figures
 
 
 def logits_of(model: torch.nn.Module, inputs) -> torch.Tensor:
@@ -46,23 +46,17 @@ def main() -> None:
     args = parser.parse_args()
 
     run = CachedRequests.load(args.validation, args.data_dir, args.cache)
-    kept, _ = teacher.leave_patients_out(run.split["train"], [args.patient])
-    forget_mask = run.windows.records == args.patient
-    forget, retain = run.windows.select(forget_mask), run.windows.select(~forget_mask)
+    forget, retain = run.request(args.patient)
     targets = teacher.guide_targets(run.guides, run.folds, forget.inputs, forget.records)
     kept_sample = retain.inputs[np.random.default_rng(0).choice(len(retain), min(3000, len(retain)), replace=False)]
 
     patients_guides = [guide for guide, fold in zip(run.guides, run.folds) if args.patient in fold]
     models = {"guides (the targets)": MeanOfGuides(patients_guides), "original": run.original}
-    for seed in range(args.references):
-        models[f"retrained, seed {seed}"] = trained(replace(run.config, train_records=kept, seed=seed), retain,
-                                                    run.cache / f"retrained-{args.patient}-seed{seed}")[0]
+    for seed, model in enumerate(run.references(args.patient, retain, args.references)):
+        models[f"retrained, seed {seed}"] = model
     for overrides in args.unlearn:
-        models[f"unlearned {overrides}"], _ = teacher.StochasticTeacherUnlearner(
-            run.original, lambda: teacher.create_model(run.config.arch, **run.config.arch_options),
-            replace(teacher.PATIENT_UNLEARN, **json.loads(overrides))).unlearn(
-            torch.as_tensor(forget.inputs), torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long(),
-            forget_targets=targets, progress=False)
+        models[f"unlearned {overrides}"] = run.unlearn(forget, retain,
+                                                       replace(teacher.PATIENT_UNLEARN, **json.loads(overrides)))
 
     print(f"| {args.patient}: model | median margin: D_r | unseen | the night | night / unseen | KL to targets "
           "| threshold AUC |\n|---|---|---|---|---|---|---|")

@@ -115,6 +115,27 @@ class CachedRequests:
         return cls(split, config, windows, unseen, attack_eval, cache, original, folds, guides,
                    teacher.decision_accuracy(config))
 
+    def request(self, patient: str) -> tuple:
+        """(forget, retain): every minute of the patient's night, and the training minutes left."""
+        forget_mask = self.windows.records == patient
+        return self.windows.select(forget_mask), self.windows.select(~forget_mask)
+
+    def references(self, patient: str, retain, count: int) -> list[torch.nn.Module]:
+        """The teacher's recipe retrained without the patient, seeds 0..count-1, from the cache
+        (trained and cached where missing)."""
+        kept, _ = teacher.leave_patients_out(self.split["train"], [patient])
+        return [trained(replace(self.config, train_records=kept, seed=seed), retain,
+                        self.cache / f"retrained-{patient}-seed{seed}")[0] for seed in range(count)]
+
+    def unlearn(self, forget, retain, config: teacher.UnlearnConfig = teacher.PATIENT_UNLEARN) -> torch.nn.Module:
+        """The model a request for `forget`'s night gives, with the product's guide targets."""
+        model, _ = teacher.StochasticTeacherUnlearner(
+            self.original, lambda: teacher.create_model(self.config.arch, **self.config.arch_options), config).unlearn(
+            torch.as_tensor(forget.inputs), torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long(),
+            forget_targets=teacher.guide_targets(self.guides, self.folds, forget.inputs, forget.records),
+            progress=False)
+        return model
+
 
 class MeanOfGuides(torch.nn.Module):
     """The guides that never saw a patient as one model (log of their mean probabilities): the

@@ -20,11 +20,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import teacher
 from teacher._unlearn_proof import per_example_loss
-from unlearn_patients import CachedRequests, patient_figures, trained
+from unlearn_patients import CachedRequests, patient_figures
 
 
 def main() -> None:
@@ -40,9 +39,6 @@ def main() -> None:
 
     run = CachedRequests.load(args.validation, args.data_dir, args.cache)
 
-    def untrained():
-        return teacher.create_model(run.config.arch, **run.config.arch_options)
-
     def figures(model, forget) -> dict:
         """With the mean loss on each side the attack compares: which side moved shows in them."""
         unseen_loss = per_example_loss(model, run.attack_eval.inputs, run.attack_eval.labels)
@@ -54,18 +50,11 @@ def main() -> None:
     print("| patient | model | unseen nights | patient's night | threshold AUC | mean loss: patient's night, unseen "
           "minutes |\n|---|---|---|---|---|---|")
     for patient in args.patients:
-        kept, _ = teacher.leave_patients_out(run.split["train"], [patient])
-        forget_mask = run.windows.records == patient
-        forget, retain = run.windows.select(forget_mask), run.windows.select(~forget_mask)
-        targets = teacher.guide_targets(run.guides, run.folds, forget.inputs, forget.records)
-        models = {f"retrained, seed {seed}": trained(replace(run.config, train_records=kept, seed=seed), retain,
-                                                      run.cache / f"retrained-{patient}-seed{seed}")[0]
-                  for seed in range(args.references)}
+        forget, retain = run.request(patient)
+        models = {f"retrained, seed {seed}": model
+                  for seed, model in enumerate(run.references(patient, retain, args.references))}
         for seed in range(args.seeds):
-            models[f"unlearned, seed {seed}"], _ = teacher.StochasticTeacherUnlearner(
-                run.original, untrained, replace(teacher.PATIENT_UNLEARN, seed=seed)).unlearn(
-                torch.as_tensor(forget.inputs), torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long(),
-                forget_targets=targets, progress=False)
+            models[f"unlearned, seed {seed}"] = run.unlearn(forget, retain, replace(teacher.PATIENT_UNLEARN, seed=seed))
         rows[patient] = {name: figures(model, forget) for name, model in models.items()}
         for name, row in rows[patient].items():
             print(f"| {patient} | {name} | {row['unseen_accuracy']:.2%} | {row['forget_accuracy']:.2%} "
