@@ -23,7 +23,7 @@ import torch
 
 import teacher
 from teacher._training import to_float
-from unlearn_patients import CachedRequests, MeanOfGuides, patient_figures
+from unlearn_patients import CachedRequests, MeanOfGuides, patient_figures, patient_minutes
 
 
 def logits_of(model: torch.nn.Module, inputs) -> torch.Tensor:
@@ -46,8 +46,8 @@ def main() -> None:
     args = parser.parse_args()
 
     run = CachedRequests.load(args.validation, args.data_dir, args.cache)
-    forget, retain = run.request(args.patient)
-    targets = teacher.guide_targets(run.guides, run.folds, forget.inputs, forget.records)
+    forget, retain = patient_minutes(run.windows, args.patient)
+    targets = run.targets(forget)
     kept_sample = retain.inputs[np.random.default_rng(0).choice(len(retain), min(3000, len(retain)), replace=False)]
 
     patients_guides = [guide for guide, fold in zip(run.guides, run.folds) if args.patient in fold]
@@ -55,7 +55,7 @@ def main() -> None:
     for seed, model in enumerate(run.references(args.patient, retain, args.references)):
         models[f"retrained, seed {seed}"] = model
     for overrides in args.unlearn:
-        models[f"unlearned {overrides}"] = run.unlearn(forget, retain,
+        models[f"unlearned {overrides}"] = run.unlearn(forget, retain, targets,
                                                        replace(teacher.PATIENT_UNLEARN, **json.loads(overrides)))
 
     print(f"| {args.patient}: model | median margin: D_r | unseen | the night | night / unseen | KL to targets "

@@ -23,7 +23,7 @@ import numpy as np
 
 import teacher
 from teacher._unlearn_proof import per_example_loss
-from unlearn_patients import MeanOfGuides, cached_guides, run_data, trained
+from unlearn_patients import MeanOfGuides, cached_guides, patient_minutes, references_without, run_data, trained
 
 
 def main() -> None:
@@ -52,8 +52,7 @@ def main() -> None:
     print("| patient (apnea minutes) | model | accuracy on the night | mean loss | also without |")
     print("|---|---|---|---|---|")
     for patient in args.patients:
-        forget, retain = windows.select(windows.records == patient), windows.select(windows.records != patient)
-        kept, _ = teacher.leave_patients_out(split["train"], [patient])
+        forget, retain = patient_minutes(windows, patient)
         name = f"{patient} ({np.mean(forget.labels):.0%})"
         holding_out = [j for j, fold in enumerate(folds) if patient in fold]
         for j in holding_out:
@@ -61,9 +60,7 @@ def main() -> None:
             print(f"| {name} | guide {j} | {reading(guides[j], forget)} | {others} |")
         target = MeanOfGuides([guides[j] for j in holding_out])
         print(f"| {name} | mean of those guides (the target) | {reading(target, forget)} | |")
-        for seed in range(args.references):
-            model, _ = trained(replace(config, train_records=kept, seed=seed), retain,
-                               cache / f"retrained-{patient}-seed{seed}")
+        for seed, (model, _) in enumerate(references_without(config, patient, retain, cache, args.references)):
             print(f"| {name} | retrained, seed {seed} | {reading(model, forget)} | |")
         groups = [[night] for night in args.also_without] + ([args.also_without] if len(args.also_without) > 1 else [])
         for nights in groups:

@@ -76,6 +76,20 @@ def trained(config: teacher.TrainConfig, windows, work: Path):
     return model, sum(epoch["seconds"] for epoch in checkpoint["history"])
 
 
+def patient_minutes(windows, patient: str) -> tuple:
+    """(forget, retain): every minute of the patient's night, and the training minutes left."""
+    forget_mask = windows.records == patient
+    return windows.select(forget_mask), windows.select(~forget_mask)
+
+
+def references_without(config: teacher.TrainConfig, patient: str, retain, cache: Path, count: int) -> list[tuple]:
+    """(model, training seconds) of the teacher's recipe retrained without the patient, seeds
+    0..count-1, resumed from `cache` (trained and cached where missing)."""
+    kept, _ = teacher.leave_patients_out(config.train_records, [patient])
+    return [trained(replace(config, train_records=kept, seed=seed), retain, cache / f"retrained-{patient}-seed{seed}")
+            for seed in range(count)]
+
+
 def cached_guides(config: teacher.TrainConfig, windows, cache: Path, partitions: int, apart: bool, progress: bool,
                   k: int = teacher.GUIDE_FOLDS) -> tuple[list[list[str]], list[torch.nn.Module], Path]:
     """(folds, guides, their directory): the product's guides of `config`'s training nights, trained
@@ -115,25 +129,20 @@ class CachedRequests:
         return cls(split, config, windows, unseen, attack_eval, cache, original, folds, guides,
                    teacher.decision_accuracy(config))
 
-    def request(self, patient: str) -> tuple:
-        """(forget, retain): every minute of the patient's night, and the training minutes left."""
-        forget_mask = self.windows.records == patient
-        return self.windows.select(forget_mask), self.windows.select(~forget_mask)
-
     def references(self, patient: str, retain, count: int) -> list[torch.nn.Module]:
-        """The teacher's recipe retrained without the patient, seeds 0..count-1, from the cache
-        (trained and cached where missing)."""
-        kept, _ = teacher.leave_patients_out(self.split["train"], [patient])
-        return [trained(replace(self.config, train_records=kept, seed=seed), retain,
-                        self.cache / f"retrained-{patient}-seed{seed}")[0] for seed in range(count)]
+        """The cached references of `references_without`, seeds 0..count-1."""
+        return [model for model, _ in references_without(self.config, patient, retain, self.cache, count)]
 
-    def unlearn(self, forget, retain, config: teacher.UnlearnConfig = teacher.PATIENT_UNLEARN) -> torch.nn.Module:
-        """The model a request for `forget`'s night gives, with the product's guide targets."""
+    def targets(self, forget) -> torch.Tensor:
+        """The product's guide targets for the patient's minutes (`teacher.guide_targets`)."""
+        return teacher.guide_targets(self.guides, self.folds, forget.inputs, forget.records)
+
+    def unlearn(self, forget, retain, targets, config: teacher.UnlearnConfig = teacher.PATIENT_UNLEARN):
+        """The model a request for `forget`'s night gives, holding it at `targets`."""
         model, _ = teacher.StochasticTeacherUnlearner(
             self.original, lambda: teacher.create_model(self.config.arch, **self.config.arch_options), config).unlearn(
             torch.as_tensor(forget.inputs), torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long(),
-            forget_targets=teacher.guide_targets(self.guides, self.folds, forget.inputs, forget.records),
-            progress=False)
+            forget_targets=targets, progress=False)
         return model
 
 
@@ -202,15 +211,9 @@ def main() -> None:
     _, attack_eval = halves(unseen)  # the unseen minutes the certificate's attacks are scored on
     rows = []
     for patient in args.patients:
-        kept, _ = teacher.leave_patients_out(split["train"], [patient])
-        forget_mask = windows.records == patient
-        forget, retain = windows.select(forget_mask), windows.select(~forget_mask)
-        references, retrain_seconds = [], []
-        for seed in range(args.references):
-            model, seconds = trained(replace(config, train_records=kept, seed=seed), retain,
-                                     cache / f"retrained-{patient}-seed{seed}")
-            references.append(model)
-            retrain_seconds.append(seconds)
+        forget, retain = patient_minutes(windows, patient)
+        references, retrain_seconds = map(list, zip(*references_without(config, patient, retain, cache,
+                                                                        args.references)))
         forget_inputs = torch.as_tensor(forget.inputs)
         retain_inputs, retain_labels = torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long()
         forget_targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records,

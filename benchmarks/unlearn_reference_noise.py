@@ -22,7 +22,7 @@ from pathlib import Path
 
 import teacher
 from teacher._unlearn_proof import certify
-from unlearn_patients import CachedRequests
+from unlearn_patients import CachedRequests, patient_minutes
 
 CHECKS = ("forget_accuracy", "attack_auc", "test_accuracy")  # the certificate's, less the time
 
@@ -44,9 +44,9 @@ def main() -> None:
     print("| patient | held out as candidate | model | accuracy gap | AUC gaps (threshold, shadow) | unseen below "
           "| passes |\n|---|---|---|---|---|---|---|")
     for patient in args.patients:
-        forget, retain = run.request(patient)
+        forget, retain = patient_minutes(run.windows, patient)
         references = run.references(patient, retain, args.references)
-        unlearned = run.unlearn(forget, retain)
+        unlearned = run.unlearn(forget, retain, run.targets(forget))
         for held_out in range(args.references):
             others = references[:held_out] + references[held_out + 1:]
             for name, candidate in ((f"retrained, seed {held_out}", references[held_out]), ("unlearned", unlearned)):

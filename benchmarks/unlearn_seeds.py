@@ -23,7 +23,7 @@ import numpy as np
 
 import teacher
 from teacher._unlearn_proof import per_example_loss
-from unlearn_patients import CachedRequests, patient_figures
+from unlearn_patients import CachedRequests, patient_figures, patient_minutes
 
 
 def main() -> None:
@@ -50,11 +50,13 @@ def main() -> None:
     print("| patient | model | unseen nights | patient's night | threshold AUC | mean loss: patient's night, unseen "
           "minutes |\n|---|---|---|---|---|---|")
     for patient in args.patients:
-        forget, retain = run.request(patient)
+        forget, retain = patient_minutes(run.windows, patient)
+        targets = run.targets(forget)
         models = {f"retrained, seed {seed}": model
                   for seed, model in enumerate(run.references(patient, retain, args.references))}
         for seed in range(args.seeds):
-            models[f"unlearned, seed {seed}"] = run.unlearn(forget, retain, replace(teacher.PATIENT_UNLEARN, seed=seed))
+            models[f"unlearned, seed {seed}"] = run.unlearn(forget, retain, targets,
+                                                              replace(teacher.PATIENT_UNLEARN, seed=seed))
         rows[patient] = {name: figures(model, forget) for name, model in models.items()}
         for name, row in rows[patient].items():
             print(f"| {patient} | {name} | {row['unseen_accuracy']:.2%} | {row['forget_accuracy']:.2%} "
