@@ -189,6 +189,8 @@ def main() -> None:
     parser.add_argument("--append", default=None,
                         help="also append one line (settings and each model's headline figures) to this JSON-lines file")
     args = parser.parse_args()
+    if args.references < 1:
+        parser.error("--references must be at least 1: the certificate measures against retrained models")
 
     split, config, windows, unseen = run_data(args.validation, args.data_dir)
     unseen_records = split["val"] if args.validation else split["test"]
@@ -219,7 +221,7 @@ def main() -> None:
         forget_targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records,
                                                draw_seed=unlearn_config.seed if args.guide_targets == "draw" else None)
         runs, unlearn_seconds, history = [], [], None
-        for seed in range(max(args.references, 1)):
+        for seed in range(args.references):
             started = time.perf_counter()
             model, run_history = teacher.StochasticTeacherUnlearner(
                 original, untrained, replace(unlearn_config, seed=unlearn_config.seed + seed)).unlearn(
