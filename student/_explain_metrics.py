@@ -20,6 +20,7 @@ from scipy import stats
 from torch import nn
 
 from student._attribution import blend, neutral_reference
+from teacher._training import restores_global_rng
 
 
 def _ranks(maps: torch.Tensor) -> torch.Tensor:
@@ -90,6 +91,7 @@ def gini(maps: torch.Tensor) -> np.ndarray:
 CHECK_MARGIN = 0.1
 
 
+@restores_global_rng
 def randomised_copy(model: nn.Module, seed: int = 0) -> nn.Module:
     """The same architecture with every layer re-initialised (full randomisation, not cascading)."""
     torch.manual_seed(seed)

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from student._attribution import neutral_reference, resolve_target
+from teacher._training import restores_global_rng
 
 
 class VAE(nn.Module):
@@ -51,6 +52,7 @@ class VAE(nn.Module):
         return (self.decoder(latent) * self.scale + self.mean).reshape(-1, *self.shape)
 
 
+@restores_global_rng
 def train_vae(inputs: torch.Tensor, *, latent: int = 16, epochs: int = 20, batch_size: int = 256,
               lr: float = 1e-3, seed: int = 0, progress: bool = False) -> tuple[VAE, list[dict]]:
     """A VAE fitted to `inputs` (N, *shape): Gaussian reconstruction (MSE on standardised values) + KL."""

@@ -6,6 +6,7 @@ picks up from that checkpoint when asked to resume, so an interrupted run loses 
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -108,6 +109,19 @@ def augment_images(images: torch.Tensor, padding: int, flip: bool, generator: to
 
 # name -> (padding of the random crop, horizontal flip)
 AUGMENTATIONS = {"none": (0, False), "shift": (2, False), "crop-flip": (4, True)}
+
+
+def restores_global_rng(function):
+    """For functions that seed PyTorch's global generator (weight init and dropout draw from it, so a
+    seeded run has to seed it): the caller's random stream is put back when they return, so calling
+    one does not silently reseed whatever the caller draws next."""
+
+    @functools.wraps(function)
+    def with_caller_rng_restored(*args, **kwargs):
+        with torch.random.fork_rng():
+            return function(*args, **kwargs)
+
+    return with_caller_rng_restored
 
 
 def to_float(inputs: torch.Tensor) -> torch.Tensor:
@@ -232,6 +246,7 @@ def trained_seconds(work_dir: str | os.PathLike) -> float:
     return sum(record["seconds"] for record in history)
 
 
+@restores_global_rng
 def fit(
     config: TrainConfig,
     train_inputs: np.ndarray,

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from teacher._training import to_float
+from teacher._training import restores_global_rng, to_float
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,7 @@ class StochasticTeacherUnlearner:
         self.make_model = make_model
         self.config = config
 
+    @restores_global_rng
     def unlearn(self, forget_inputs: torch.Tensor, retain_inputs: torch.Tensor, retain_labels: torch.Tensor,
                 forget_classes: list[int] = (), forget_targets: torch.Tensor | None = None,
                 progress: bool = True) -> tuple[nn.Module, dict]:

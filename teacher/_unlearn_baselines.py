@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from teacher._training import to_float
+from teacher._training import restores_global_rng, to_float
 from teacher._unlearn import _kl
 
 
@@ -48,6 +48,7 @@ def _batches(count: int, batch_size: int, generator: torch.Generator):
         yield order[start:start + batch_size]
 
 
+@restores_global_rng
 def finetune(original: nn.Module, retain_inputs: torch.Tensor, retain_labels: torch.Tensor,
              config: BaselineConfig = BaselineConfig()) -> tuple[nn.Module, float]:
     """(model, seconds): M_d trained further on D_r alone."""
@@ -64,6 +65,7 @@ def finetune(original: nn.Module, retain_inputs: torch.Tensor, retain_labels: to
     return model.eval(), time.perf_counter() - started
 
 
+@restores_global_rng
 def neggrad_plus(original: nn.Module, forget_inputs: torch.Tensor, forget_labels: torch.Tensor,
                  retain_inputs: torch.Tensor, retain_labels: torch.Tensor,
                  config: BaselineConfig = BaselineConfig()) -> tuple[nn.Module, float]:
@@ -86,6 +88,7 @@ def neggrad_plus(original: nn.Module, forget_inputs: torch.Tensor, forget_labels
     return model.eval(), time.perf_counter() - started
 
 
+@restores_global_rng
 def bad_teacher(original: nn.Module, make_model: Callable[[], nn.Module], forget_inputs: torch.Tensor,
                 retain_inputs: torch.Tensor, config: BaselineConfig = BaselineConfig()) -> tuple[nn.Module, float]:
     """(model, seconds): one pass over D_f and a random share of D_r, each example distilled from the

@@ -249,3 +249,14 @@ def test_resume_without_checkpoint_starts_fresh(small_data, tmp_path):
     _, resumed = fit(small_config(), inputs, labels, tmp_path / "b", device="cpu", progress=False, resume=True)
     assert len(resumed["history"]) == 2
     assert same_weights(fresh["model"], resumed["model"])
+
+
+def test_training_leaves_the_callers_random_stream_alone(small_data, tmp_path):
+    """fit seeds the global generator for its init and dropout; what the caller draws next must not
+    depend on whether fit ran in between."""
+    inputs, labels = small_data
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    fit(small_config(), inputs, labels, tmp_path, device="cpu", progress=False)
+    assert torch.equal(torch.rand(3), expected)

@@ -117,7 +117,8 @@ def test_baselines_start_from_the_original_and_negative_methods_forget(tmp_path)
 
 def test_baselines_do_not_depend_on_what_ran_before_them(tmp_path):
     """Each baseline seeds its own dropout: a benchmark that runs more unlearning requests before
-    it (three seeds instead of two) must get the same baseline, weight for weight."""
+    it (three seeds instead of two) must get the same baseline, weight for weight; and the caller's
+    own random stream goes on as if they had not run."""
     images, labels = quadrant_images(256, seed=0)
     original = train_original(tmp_path, images, labels, epochs=1)
     forget, retain = labels == 3, labels != 3
@@ -128,6 +129,9 @@ def test_baselines_do_not_depend_on_what_ran_before_them(tmp_path):
         runs[state] = [teacher.finetune(original, images[retain], labels[retain], baseline)[0],
                        teacher.neggrad_plus(original, images[forget], labels[forget], images[retain], labels[retain],
                                             baseline)[0]]
+        after = torch.rand(2)
+        torch.manual_seed(state)
+        assert torch.equal(after, torch.rand(2))
     for first, second in zip(runs[1], runs[2]):
         for (name, weight), other in zip(first.state_dict().items(), second.state_dict().values()):
             assert torch.equal(weight, other), name
