@@ -3,9 +3,12 @@
 Out-of-fold probabilities of the shipped recipe (5 folds of whole learning nights, as
 `apnea_validation.py`), then each night's AHI estimated three ways, at smoothing k = 0, 1, 3:
 flagged minutes per hour (the shipped rule), and the expected apnea minutes per hour (mean
-probability * 60). Prints the nights each estimator calls wrong.
+probability * 60). Prints the nights each estimator calls wrong, and for the apneic nights the
+shipped rule misses, what the model makes of their apnea minutes; `--plot` draws the RR series of
+such a night's longest apnea run with the model's out-of-fold probabilities over it.
 
-    EDGEKIT_DATA=../shared/data uv run python benchmarks/apnea_ahi_estimators.py --seed 1
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/apnea_ahi_estimators.py --seed 1 \
+        --plot benchmarks/results/apnea_missed_nights.png
 """
 
 from __future__ import annotations
@@ -31,14 +34,59 @@ def out_of_fold(seed: int, data_dir, work: Path) -> tuple[teacher.ApneaWindows, 
     return data, probabilities
 
 
+def longest_run(labels: np.ndarray) -> tuple[int, int]:
+    """(first, last + 1) minute of the longest run of apnea minutes."""
+    best, start = (0, 0), None
+    for minute, label in enumerate([*labels.tolist(), 0]):
+        if label == 1 and start is None:
+            start = minute
+        elif label != 1 and start is not None:
+            best, start = max(best, (start, minute), key=lambda run: run[1] - run[0]), None
+    return best
+
+
+def plot_missed(nights: list[str], data: teacher.ApneaWindows, probabilities: np.ndarray, data_dir, path: str) -> None:
+    """Per missed night: cleaned RR over its longest apnea run (+- 10 minutes), apnea minutes shaded,
+    and the out-of-fold apnea probability of each minute (k = 0) on the right axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(len(nights), 1, figsize=(12, 3.2 * len(nights)), dpi=100, squeeze=False)
+    for axis, record in zip(axes[:, 0], nights):
+        night = teacher.read_night(record, teacher.find_apnea_dir(data_dir))
+        series = teacher.clean_rr(night.beat_times)
+        first, last = longest_run(night.labels)
+        shown = (max(first - 10, 0), min(last + 10, night.n_minutes))
+        in_view = (series.times >= shown[0] * 60) & (series.times < shown[1] * 60)
+        axis.plot(series.times[in_view] / 60, series.rr[in_view], linewidth=0.6, label="RR (s)")
+        for minute in range(*shown):
+            if night.labels[minute] == 1:
+                axis.axvspan(minute, minute + 1, color="tab:red", alpha=0.15, linewidth=0)
+        axis.set_xlabel("minute of the night")
+        axis.set_ylabel("RR (s)")
+        rows = (data.records == record) & (data.minutes >= shown[0]) & (data.minutes < shown[1])
+        right = axis.twinx()
+        right.step(data.minutes[rows] + 0.5, probabilities[rows], where="mid", color="black", linewidth=1.2)
+        right.set_ylim(0, 1)
+        right.set_ylabel("P(apnea), out of fold")
+        axis.set_title(f"{record}: apnea minutes shaded; black: the model's probability per minute")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--work", default="runs/bench-apnea-ahi")
+    parser.add_argument("--plot", default=None, help="PNG of the apneic nights the shipped rule misses")
     args = parser.parse_args()
     data, probabilities = out_of_fold(args.seed, args.data_dir, Path(args.work))
     threshold = teacher.TrainConfig.decision_threshold
+    missed = []
     for k in (0, 1, 3):
         smoothed = teacher.smooth_by_night(data.records, data.minutes, probabilities, k)
         for name, estimate in (("flagged minutes", lambda p: np.mean(p >= threshold) * 60),
@@ -51,8 +99,18 @@ def main() -> None:
                 references.append(reference)
                 if (estimated > teacher.AHI_THRESHOLD) != (reference > teacher.AHI_THRESHOLD):
                     wrong.append(f"{record} (est {estimated:.1f}, ref {reference:.1f})")
+                    if (k, name) == (3, "flagged minutes") and reference > teacher.AHI_THRESHOLD:
+                        missed.append(record)
             r = np.corrcoef(estimates, references)[0, 1]
             print(f"k={k} {name:16s} AHI r {r:.3f}  wrong: {', '.join(wrong) or 'none'}")
+    for record in missed:
+        rows = data.records == record
+        apnea = probabilities[rows][data.labels[rows] == 1]
+        print(f"{record}: {apnea.size} apnea minutes, out-of-fold probability (k = 0) median {np.median(apnea):.2f}, "
+              f"upper quartile {np.quantile(apnea, 0.75):.2f}; {np.mean(apnea >= threshold):.0%} flagged")
+    if args.plot and missed:
+        plot_missed(missed, data, probabilities, args.data_dir, args.plot)
+        print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ VARIANTS = {
     "rel-label-smoothing": {"night_relative": True, "config": {"epochs": 10, "label_smoothing": 0.1}},
     "rel-no-augment-20ep-wd": {"night_relative": True, "config": {
         "epochs": 20, "weight_decay": 0.05, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0}},
+    "rel-no-augment-20ep-wd-smooth8s": {"night_relative": True, "config": {
+        "epochs": 20, "weight_decay": 0.05, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0,
+        "arch_options": {"smooth_samples": 33}}},
     "rel-no-augment-20ep-wd-noisy-copy": {"night_relative": True, "config": {
         "epochs": 20, "weight_decay": 0.05, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0, "noisy_beat_copies": 1}},
 }

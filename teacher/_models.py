@@ -57,16 +57,18 @@ RR_SCALE_S = 0.15
 
 
 class RRNormalise(nn.Module):
-    """Raw RR seconds -> two channels: the absolute level and the deviation from the window's mean.
+    """Raw RR seconds -> two channels: the absolute level and the deviation from the window's mean
+    (and, with `smooth_samples`, one more: the deviation low-passed by a moving average).
 
     The deviation channel carries the cyclic variation of heart rate that apneas cause, independent
     of each patient's resting rate; the level channel keeps bradycardia/tachycardia information.
     """
 
-    def __init__(self, level: bool = True):
+    def __init__(self, level: bool = True, smooth_samples: int = 0):
         super().__init__()
         self.level = level
-        self.channels = 2 if level else 1
+        self.smooth_samples = smooth_samples
+        self.channels = 1 + int(level) + int(smooth_samples > 0)
 
     def forward(self, rr: torch.Tensor) -> torch.Tensor:  # (B, 1, L) seconds
         batch, _, length = rr.shape
@@ -74,10 +76,17 @@ class RRNormalise(nn.Module):
         # only over the inner dimensions of 4-D tensors).
         mean = rr.reshape(batch, 1, 1, length).mean(dim=(-2, -1), keepdim=True).reshape(batch, 1, 1)
         deviation = (rr - mean) / (RR_SCALE_S / 3)
-        if not self.level:
-            return deviation  # (B, 1, L)
-        level = (rr - RR_CENTER_S) / RR_SCALE_S
-        return torch.cat([level, deviation], dim=1)  # (B, 2, L)
+        channels = [deviation]
+        if self.level:
+            channels.insert(0, (rr - RR_CENTER_S) / RR_SCALE_S)
+        if self.smooth_samples:
+            # The deviation averaged over a few breaths: respiratory sinus arrhythmia (3-6 s cycles)
+            # averages out, the slower cyclic variation of apneas (30-90 s) stays.
+            half = self.smooth_samples // 2
+            smooth = nn.functional.avg_pool2d(deviation.reshape(batch, 1, 1, length), (1, 2 * half + 1),
+                                              stride=1, padding=(0, half), count_include_pad=False)
+            channels.append(smooth.reshape(batch, 1, length))
+        return torch.cat(channels, dim=1) if len(channels) > 1 else deviation  # (B, channels, L)
 
 
 class MaxPool1dAs2d(nn.Module):
@@ -123,6 +132,9 @@ class ApneaCNN(nn.Module):
         pool: max-pool factor after each stage.
         hidden: units of the hidden fully connected layer.
         dropout: dropout before the classifier.
+        level_channel: feed the absolute RR level besides the deviation from the window's mean.
+        smooth_samples: with > 0, one more channel: the deviation averaged over this many samples
+            (`RRNormalise`). Off: it did not help in cross-validation (BENCHMARKS.md).
     """
 
     def __init__(
@@ -134,10 +146,11 @@ class ApneaCNN(nn.Module):
         hidden: int = 32,
         dropout: float = 0.3,
         level_channel: bool = True,
+        smooth_samples: int = 0,
         num_classes: int = 2,
     ):
         super().__init__()
-        self.normalise = RRNormalise(level=level_channel)
+        self.normalise = RRNormalise(level=level_channel, smooth_samples=smooth_samples)
         stages, c_in, steps = [], self.normalise.channels, length
         for width in widths:
             stages.append(_conv_block(c_in, width, kernel, pool if steps >= pool * 2 else 1))

@@ -81,3 +81,20 @@ def test_the_export_friendly_max_pool_is_max_pool_1d(pool):
 
     inputs = torch.randn(3, 5, 1203, generator=torch.Generator().manual_seed(0))
     assert torch.equal(MaxPool1dAs2d(pool)(inputs), torch.nn.MaxPool1d(pool)(inputs))
+
+
+def test_the_smoothed_channel_keeps_slow_heart_rate_cycles_and_drops_breathing():
+    """smooth_samples=33 (8 s at 4 Hz): a 60 s cycle (apnea-like) survives, a 4 s one (respiratory
+    sinus arrhythmia) is averaged away; the level and deviation channels are unchanged."""
+    from teacher._models import RRNormalise
+
+    t = torch.arange(1200) / 4.0
+    slow = 0.9 + 0.05 * torch.sin(2 * torch.pi * t / 60)
+    fast = 0.9 + 0.05 * torch.sin(2 * torch.pi * t / 4)
+    channels = RRNormalise(smooth_samples=33)(torch.stack([slow, fast]).reshape(2, 1, 1200))
+    assert channels.shape == (2, 3, 1200)
+    assert torch.equal(channels[:, :2], RRNormalise()(torch.stack([slow, fast]).reshape(2, 1, 1200)))
+    middle = slice(100, 1100)
+    slow_kept = channels[0, 2, middle].std() / channels[0, 1, middle].std()
+    fast_kept = channels[1, 2, middle].std() / channels[1, 1, middle].std()
+    assert slow_kept > 0.9 and fast_kept < 0.1
