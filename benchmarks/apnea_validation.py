@@ -34,6 +34,8 @@ VARIANTS = {
     "rel-no-augment-20ep-wd-smooth8s": {"night_relative": True, "config": {
         "epochs": 20, "weight_decay": 0.05, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0,
         "arch_options": {"smooth_samples": 33}}},
+    "rel-no-augment-20ep-wd-context4min": {"night_relative": True, "context_minutes": 4, "config": {
+        "epochs": 20, "weight_decay": 0.05, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0}},
     "rel-no-augment-20ep-wd-noisy-copy": {"night_relative": True, "config": {
         "epochs": 20, "weight_decay": 0.05, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0, "noisy_beat_copies": 1}},
 }
