@@ -196,8 +196,9 @@ def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
         explained = {"minute": minute, "probability": float(explanation["probability"][0]),
                      "seconds": explanation["seconds"], "figure": str(figure)}
 
-    # A data steward's request: patient a03 withdraws consent. The teacher is unlearned, proven
-    # against its recipe retrained without a03, and what was made from it is marked stale.
+    # A data steward's request: patient a03 withdraws consent. The teacher is unlearned and proven
+    # against its recipe retrained without a03; only if the certificate holds does the new teacher go
+    # into service and what was made from the old one become stale.
     request = _unlearn.unlearn(store, artifact.id, "patient", [DEMO_FORGET_PATIENT], DEMO_FORGET_REASON,
                                who="demo", data_dir=data_dir, test_records=DEMO_HELD_OUT_RECORDS, progress=progress)
     return {
