@@ -60,7 +60,7 @@ def plot_missed(nights: list[str], data: teacher.ApneaWindows, probabilities: np
         first, last = longest_run(night.labels)
         shown = (max(first - 10, 0), min(last + 10, night.n_minutes))
         in_view = (series.times >= shown[0] * 60) & (series.times < shown[1] * 60)
-        axis.plot(series.times[in_view] / 60, series.rr[in_view], linewidth=0.6, label="RR (s)")
+        axis.plot(series.times[in_view] / 60, series.rr[in_view], linewidth=0.6)
         for minute in range(*shown):
             if night.labels[minute] == 1:
                 axis.axvspan(minute, minute + 1, color="tab:red", alpha=0.15, linewidth=0)
