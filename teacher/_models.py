@@ -76,9 +76,8 @@ class RRNormalise(nn.Module):
         # only over the inner dimensions of 4-D tensors).
         mean = rr.reshape(batch, 1, 1, length).mean(dim=(-2, -1), keepdim=True).reshape(batch, 1, 1)
         deviation = (rr - mean) / (RR_SCALE_S / 3)
-        channels = [deviation]
-        if self.level:
-            channels.insert(0, (rr - RR_CENTER_S) / RR_SCALE_S)
+        channels = [(rr - RR_CENTER_S) / RR_SCALE_S] if self.level else []
+        channels.append(deviation)
         if self.smooth_samples:
             # The deviation averaged over a few breaths: respiratory sinus arrhythmia (3-6 s cycles)
             # averages out, the slower cyclic variation of apneas (30-90 s) stays.
