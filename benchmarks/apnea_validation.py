@@ -36,12 +36,30 @@ VARIANTS = {
         "arch_options": {"smooth_samples": 33}}},
     "rel-no-augment-20ep-wd-context4min": {"night_relative": True, "context_minutes": 4, "config": {
         "epochs": 20, "weight_decay": 0.05, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0}},
+    # Nights with few apnea minutes (the b nights) have their apnea minutes repeated in training.
+    "rel-no-augment-20ep-wd-balanced-nights": {"night_relative": True, "balance_nights": True, "config": {
+        "epochs": 20, "weight_decay": 0.05, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0}},
     "rel-no-augment-20ep-wd-noisy-copy": {"night_relative": True, "config": {
         "epochs": 20, "weight_decay": 0.05, "rr_scale_jitter": 0.0, "rr_noise_s": 0.0, "noisy_beat_copies": 1}},
 }
 SMOOTHING = (0, 1, 2, 3, 5)
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
 EVALUATION_NOISE = teacher.BeatNoise(jitter_s=0.015, missed=0.03, extra=0.03, seed=7)
+MAX_REPEATS = 4
+
+
+def balance_apnea_minutes(windows):
+    """Repeat the apnea minutes of nights that have few of them, round(sqrt(median / n)) times (at most
+    MAX_REPEATS; the median over the nights with at least 5 apnea minutes), so that a mild night's
+    apneas are not drowned by the severe nights' hundreds."""
+    counts = {record: int(windows.labels[windows.records == record].sum()) for record in np.unique(windows.records)}
+    median = np.median([n for n in counts.values() if n >= 5])
+    repeats = np.ones(len(windows), dtype=int)
+    for record, n in counts.items():
+        if n >= 5:
+            factor = int(np.clip(round(np.sqrt(median / n)), 1, MAX_REPEATS))
+            repeats[(windows.records == record) & (windows.labels == 1)] = factor
+    return windows.select(np.repeat(np.arange(len(windows)), repeats))
 
 
 def cross_validate(name: str, variant: dict, data_dir, work: Path) -> dict:
@@ -70,6 +88,8 @@ def cross_validate(name: str, variant: dict, data_dir, work: Path) -> dict:
         train = data.select(~held_out)
         for copy in noisy:  # noisy copies of the training folds only
             train = train.concatenate(copy.select(~np.isin(copy.records, fold)))
+        if variant.get("balance_nights"):
+            train = balance_apnea_minutes(train)
         model, _ = teacher.fit(config, train.inputs, train.labels, work / name, progress=False)
         probabilities[held_out] = teacher.predict_proba(model, data.inputs[held_out])[:, 1]
         degraded_held_out = np.isin(degraded.records, fold)
