@@ -410,8 +410,9 @@ def _verify_pte(pte: bytes, contract: teacher.InputContract, model, inputs: torc
 
 
 def rebuild(store: ArtifactStore, data_dir=None, progress: bool = True) -> list[tuple[str, str]]:
-    """Make every stale synthetic set, student and bundle again from its lineage's teacher in service
-    (parents first), with the recipe it was made with. Returns (stale id, new id) pairs."""
+    """Make every stale synthetic set, student, bundle and unlearning guide again from its lineage's
+    teacher in service (parents first), with the recipe it was made with. Returns (stale id, new id)
+    pairs; a guide's new id is the comma-joined ids of the new teacher's guides for its nights."""
     ledger = Ledger(store)
     # Replacements made by earlier rebuilds too, so a student finds the synthetic set already remade.
     made = {entry["artifact"]: entry["rebuilt_as"] for entry in ledger.stale(include_rebuilt=True)
@@ -434,9 +435,16 @@ def rebuild(store: ArtifactStore, data_dir=None, progress: bool = True) -> list[
                                     temperature=config["temperature"], epochs=config["epochs"],
                                     size=config["synthetic_samples"], seed=config["seed"], progress=progress,
                           score_on_test="test" in artifact.manifest["metrics"])
-        elif artifact.kind == _unlearn.GUIDES_KIND:
-            new = _unlearn.prepare_guides(store, parent.id, folds=_unlearn.guide_folds_asked(artifact),
-                                          data_dir=data_dir, progress=progress)
+        elif artifact.kind == _unlearn.GUIDE_KIND:
+            # The new teacher's guides for the nights of the old one's fold (its split differs: nights
+            # were forgotten, and have no guide any more); nothing derives from a guide, so several
+            # ids are recorded as one.
+            guides = _unlearn.prepare_guides(store, parent.id, folds=_unlearn.guide_folds_asked(artifact),
+                                             nights=config["fold"], data_dir=data_dir, progress=progress)
+            remade = ",".join(guide.id for guide in guides) or "-"
+            rebuilt.append((artifact.id, remade))
+            ledger.rebuilt(artifact.id, remade)
+            continue
         elif artifact.kind == "bundle":
             new = export(store, parent.id, config["quantize"], progress=progress,
                                    calibration_samples=config["calibration_samples"] or CALIBRATION_SAMPLES)

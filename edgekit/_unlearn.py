@@ -31,7 +31,8 @@ from teacher._training import CHECKPOINT_NAME
 from teacher._unlearn_proof import Examples
 
 CERTIFICATE_JSON, CERTIFICATE_HTML, CERTIFICATE_PNG = "certificate.json", "certificate.html", "certificate.png"
-GUIDES_KIND = "unlearning-guides"
+GUIDE_KIND = "unlearning-guide"  # one guide: the teacher's recipe without one fold of nights
+GUIDE_MODEL_DIR = "fold-0"  # where `teacher.train_guides` puts a guide's model, the only fold it is given
 RETAIN_SAMPLE = 5000  # D_r images the certificate scores (all of D_r still trains the reference)
 INTERRUPTED = "interrupted: rerun the same request with --resume to keep the references it trained"
 
@@ -145,10 +146,11 @@ def unlearn(store: ArtifactStore, teacher_ref: str, kind: str, targets: list[str
         retain = ~forget & ~removed
         guides = None
         if kind != "class" and root_config.dataset == "apnea-ecg":
-            made, seconds = existing_guides(store, base.id), 0.0  # no training time when they existed
-            if made is None:
-                made = prepare_guides(store, base.id, data=data, progress=progress)
-                seconds = made.manifest["metrics"]["seconds"]
+            earlier = {guide.id for guide in existing_guides(store, base.id)}
+            made = prepare_guides(store, base.id, nights=sorted(set(data.groups[forget])), data=data,
+                                  progress=progress)
+            # Training time only for the guides this request made: the others were paid for before.
+            seconds = sum(guide.manifest["metrics"]["seconds"] for guide in made if guide.id not in earlier)
             guides = (made, seconds)
         artifact, certificate = _unlearn_and_prove(store, base, data, forget, retain, test, score, kind, targets,
                                                    reason, request_id, lineage, references, unlearn_config, guides,
@@ -173,26 +175,29 @@ def removed_earlier(ledger: Ledger, lineage: str, data: TeacherData, num_classes
     return removed
 
 
-def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None = None, data_dir=None,
-                   data: TeacherData | None = None, progress: bool = True) -> Artifact:
-    """The guides of an Apnea-ECG teacher: found when already made, else trained on what the
-    teacher trained on (less what earlier requests of its lineage removed) and sealed as an
-    artifact whose parent is the teacher. An interrupted preparation resumes. `folds`: how many
-    in each of the `teacher.GUIDE_PARTITIONS` splits of the nights (default `teacher.GUIDE_FOLDS`),
-    one guide each; a teacher keeps one set, which every request uses, so asking
-    for another number than its guides have is refused. `data`: the lineage's `teacher_data`, when
-    the caller has already read it."""
+def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None = None,
+                   nights: list[str] | None = None, data_dir=None, data: TeacherData | None = None,
+                   progress: bool = True) -> list[Artifact]:
+    """The guides of an Apnea-ECG teacher that a request for `nights` needs (every guide when None):
+    each is the teacher's recipe trained on what the teacher trained on (less what earlier requests
+    of its lineage removed) without one fold of nights, sealed as an artifact whose parent is the
+    teacher. Guides made before are found, not made again, so a teacher's first request pays for
+    the guides of its patient's folds only (one per split of the nights), not for all of them; an
+    interrupted preparation resumes. `folds`: how many in each of the `teacher.GUIDE_PARTITIONS`
+    splits (default `teacher.GUIDE_FOLDS`); a teacher keeps one split, which every request uses, so
+    asking for another number than its guides were made with is refused. `data`: the lineage's
+    `teacher_data`, when the caller has already read it."""
     base = store.get(teacher_ref)
-    made = existing_guides(store, base.id)
-    if made is not None:
-        asked = guide_folds_asked(made)
-        if folds is not None and folds != asked:
-            raise ValueError(f"{base.id} already has {asked}-fold guides ({made.id}), which its requests use; "
-                             f"it keeps one set, so {folds} folds are not made")
-        return made
-    folds = teacher.GUIDE_FOLDS if folds is None else folds
     if base.kind != "teacher":
         raise ValueError(f"{base.id} is a {base.kind}, not a teacher")
+    existing = existing_guides(store, base.id)
+    if existing:
+        asked = guide_folds_asked(existing[0])
+        if folds is not None and folds != asked:
+            raise ValueError(f"{base.id} already has guides of a {asked}-fold split ({len(existing)} made), which "
+                             f"its requests use; it keeps one split, so {folds} folds are not made")
+        folds = asked
+    folds = teacher.GUIDE_FOLDS if folds is None else folds
     _, checkpoint = teacher.load_teacher(base.path)
     config = teacher.TrainConfig(**checkpoint["config"])
     if config.dataset != "apnea-ecg":
@@ -202,34 +207,45 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None 
     if data is None:
         data = teacher_data(teacher.TrainConfig(**store.get(lineage).manifest["config"]), data_dir, progress)
     kept = ~removed_earlier(Ledger(store), lineage, data, len(base.manifest["contract"]["labels"]))
-    nights = data.groups[kept]
-    fold_nights = teacher.guide_folds(nights.tolist(), folds, teacher.GUIDE_PARTITIONS)
-    recipe = {"teacher": base.id, "folds_asked": folds, "partitions_asked": teacher.GUIDE_PARTITIONS,
-              "folds": fold_nights, "train_config": config.to_dict()}
-    staging = store.staging_dir(GUIDES_KIND, recipe, parents=[base.id], resume=True)
+    kept_nights = data.groups[kept]
+    # One split per teacher: the one its first guides were made with, even if a later request of
+    # the lineage removed a night since (the guides still train on what is kept only).
+    split = (existing[0].manifest["config"]["split"] if existing else
+             teacher.guide_folds(kept_nights.tolist(), folds, teacher.GUIDE_PARTITIONS))
+    made = {tuple(guide.manifest["config"]["fold"]): guide for guide in existing}
     kept_data = data.train.select(kept)
-    teacher.train_guides(config, kept_data.inputs, kept_data.labels, nights, fold_nights, staging, progress)
-    # Their training time from the checkpoints: the epochs of an interrupted earlier run count too.
-    seconds = sum(teacher.trained_seconds(staging / f"fold-{j}") for j in range(len(fold_nights)))
-    return store.commit(staging, kind=GUIDES_KIND, config=recipe, parents=[base.id],
-                        data=base.manifest.get("data", []), metrics={"seconds": round(seconds, 1)},
-                        code_version=code_version())
+    guides = []
+    for fold in split:
+        if nights is not None and not set(fold) & set(nights):
+            continue
+        if tuple(fold) not in made:
+            recipe = {"teacher": base.id, "folds_asked": folds, "partitions_asked": teacher.GUIDE_PARTITIONS,
+                      "fold": fold, "split": split, "train_config": config.to_dict()}
+            staging = store.staging_dir(GUIDE_KIND, recipe, parents=[base.id], resume=True)
+            teacher.train_guides(config, kept_data.inputs, kept_data.labels, kept_nights, [fold], staging, progress)
+            # Its training time from the checkpoint: the epochs of an interrupted earlier run count too.
+            seconds = teacher.trained_seconds(staging / GUIDE_MODEL_DIR)
+            made[tuple(fold)] = store.commit(staging, kind=GUIDE_KIND, config=recipe, parents=[base.id],
+                                             data=base.manifest.get("data", []),
+                                             metrics={"seconds": round(seconds, 1)}, code_version=code_version())
+        guides.append(made[tuple(fold)])
+    return guides
 
 
-def existing_guides(store: ArtifactStore, teacher_id: str) -> Artifact | None:
-    """The teacher's guides, if they have been made."""
-    return next((child for child in store.children(teacher_id) if child.kind == GUIDES_KIND), None)
+def existing_guides(store: ArtifactStore, teacher_id: str) -> list[Artifact]:
+    """The guides made of the teacher so far."""
+    return [child for child in store.children(teacher_id) if child.kind == GUIDE_KIND]
 
 
-def guide_folds_asked(guides: Artifact) -> int:
-    """The fold count a guides artifact was made for (fewer folds are made when there are fewer nights)."""
-    config = guides.manifest["config"]
-    return config.get("folds_asked", len(config["folds"]))
+def guide_folds_asked(guide: Artifact) -> int:
+    """The fold count a guide's split was made for (fewer folds are made when there are fewer nights)."""
+    return guide.manifest["config"]["folds_asked"]
 
 
-def load_guides(guides: Artifact) -> tuple[list[torch.nn.Module], list[list[str]]]:
-    folds = guides.manifest["config"]["folds"]
-    return [teacher.load_teacher(guides.path / f"fold-{j}")[0] for j in range(len(folds))], folds
+def load_guides(guides: list[Artifact]) -> tuple[list[torch.nn.Module], list[list[str]]]:
+    """The guides' models and the fold of nights each was trained without."""
+    return ([teacher.load_teacher(guide.path / GUIDE_MODEL_DIR)[0] for guide in guides],
+            [guide.manifest["config"]["fold"] for guide in guides])
 
 
 def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain, test, score, kind, targets, reason,
@@ -262,8 +278,8 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
     classes = [int(t) for t in targets] if kind == "class" else []
     forget_targets, guide_seconds = None, 0.0
     if guides is not None:
-        guide_artifact, guide_seconds = guides
-        forget_targets = teacher.guide_targets(*load_guides(guide_artifact), forget_set.inputs, data.groups[forget])
+        guide_artifacts, guide_seconds = guides
+        forget_targets = teacher.guide_targets(*load_guides(guide_artifacts), forget_set.inputs, data.groups[forget])
     runs, unlearn_seconds, history = [], [], None
     for seed in range(references):
         started = time.perf_counter()
@@ -285,9 +301,9 @@ def _unlearn_and_prove(store, base: Artifact, data: TeacherData, forget, retain,
     seconds = {"unlearn": unlearn_seconds[0], "retrain": float(np.mean(retrain_seconds))}
     certificate = teacher.certify(model, runs[0], reference_models, forget_set, retain_scored, unseen, test, seconds,
                                   score=score, unlearned_runs=runs if references >= 2 else ())
-    # Training guides is paid once per teacher, not per request: kept apart from the time ratio.
+    # A guide is paid for once per teacher, not per request: kept apart from the time ratio.
     certificate["seconds"]["guides"] = guide_seconds
-    certificate["guides"] = guides[0].id if guides else None
+    certificate["guides"] = [guide.id for guide in guides[0]] if guides else None
     certificate["request"] = {"id": request_id, "kind": kind, "targets": targets, "reason": reason,
                               "base_teacher": base.id, "lineage": lineage}
     losses = {name: figures.pop("forget_loss") for name, figures in certificate["models"].items()}
@@ -343,8 +359,8 @@ def guides_text(certificate: dict) -> str:
         return "a randomly initialised network (the stochastic teacher)"
     made = certificate["seconds"].get("guides", 0)
     trained_now = f" (trained for this request in {made:.0f} s, once per teacher)" if made else ""
-    return (f"the mean outputs of guides {certificate['guides']}, models of the teacher's recipe each trained "
-            f"without a fold of nights that holds the forgotten data{trained_now}")
+    return (f"the mean outputs of guides {', '.join(certificate['guides'])}, models of the teacher's recipe each "
+            f"trained without a fold of nights that holds the forgotten data{trained_now}")
 
 
 def retrained_text(certificate: dict) -> str:

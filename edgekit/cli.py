@@ -291,8 +291,9 @@ def cmd_unlearn(args) -> int:
 def cmd_guides(args) -> int:
     guides = _unlearn.prepare_guides(ArtifactStore(_runs_dir(args)), args.teacher, folds=args.folds,
                                      data_dir=args.data_dir, progress=not args.quiet)
-    print(f"{guides.id}: {len(guides.manifest['config']['folds'])} guides for teacher "
-          f"{guides.manifest['config']['teacher']} ({guides.manifest['metrics']['seconds']:.0f} s to train)")
+    seconds = sum(guide.manifest["metrics"]["seconds"] for guide in guides)
+    print(f"{len(guides)} guides for teacher {guides[0].manifest['config']['teacher']} "
+          f"({seconds:.0f} s to train): {' '.join(guide.id for guide in guides)}")
     return 0
 
 
@@ -510,8 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
     unlearn.set_defaults(func=cmd_unlearn)
 
     guides = commands.add_parser(
-        "guides", help="train an Apnea-ECG teacher's unlearning guides (its recipe without each fold of nights) "
-                       "ahead of the first patient request; printed when already made")
+        "guides", help="train all of an Apnea-ECG teacher's unlearning guides (its recipe without each fold of "
+                       "nights) ahead of patient requests, which otherwise make the ones they need; "
+                       "those already made are listed, not made again")
     guides.add_argument("teacher", help="teacher artifact id, unique id prefix, or directory")
     guides.add_argument("--folds", type=int,
                         help=f"folds in each of the {teacher.GUIDE_PARTITIONS} splits of the nights, one guide each "

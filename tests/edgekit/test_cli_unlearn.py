@@ -10,7 +10,7 @@ import pytest
 from edgekit import _pipeline
 from edgekit._ledger import Ledger
 from edgekit._store import ArtifactStore
-from edgekit._unlearn import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG, GUIDES_KIND, prepare_guides
+from edgekit._unlearn import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG, GUIDE_KIND, prepare_guides
 from edgekit.cli import format_certificate
 from teacher import _training as teacher_training
 from cli_runner import run_cli
@@ -58,11 +58,13 @@ def test_a_patient_request_seals_a_teacher_without_that_night_and_its_certificat
     assert set(certificate["models"]) == {"original", "unlearned", "retrained"}
     assert certificate["examples"]["forget"] > 400  # every labelled minute of b02
     assert 0 < certificate["time_ratio_to_retraining"] < 1
-    # Unlearned towards guides made from the base teacher, one per night here.
-    guides = store.get(certificate["guides"])
-    assert (guides.kind, guides.manifest["parents"]) == (GUIDES_KIND, [chain["teacher"]])
-    assert sorted(night for fold in guides.manifest["config"]["folds"] for night in fold) == ["a03", "a05", "b02", "c03"]
-    assert certificate["seconds"]["guides"] > 0
+    # Unlearned towards a guide made from the base teacher for this request: of the split's folds
+    # (one night each here), only the one that holds b02.
+    (guide,) = (store.get(made) for made in certificate["guides"])
+    assert (guide.kind, guide.manifest["parents"]) == (GUIDE_KIND, [chain["teacher"]])
+    assert guide.manifest["config"]["fold"] == ["b02"]
+    assert guide.manifest["config"]["split"] == [["a03"], ["a05"], ["b02"], ["c03"]]
+    assert certificate["seconds"]["guides"] == guide.manifest["metrics"]["seconds"] > 0
     entry = result["request"]
     assert (entry["who"], entry["reason"], entry["target_kind"], entry["produced"]) == (
         "steward", "consent withdrawn", "patient", new.id)
@@ -108,33 +110,44 @@ def test_rebuild_remakes_the_stale_synthetic_set_and_student_from_the_teacher_in
         request = ledger.open(chain["teacher"], "patient", ["c03"], "steward", "rebuild test")
         ledger.start(request)
         ledger.finish(request, result["teacher"], {}, verified=True)
-    old_guides = json.loads(chain["unlearned"][1])["certificate"]["guides"]
-    # Parents before children: the teacher's synthetic set and guides, then the student.
-    assert [entry["artifact"] for entry in ledger.stale()] == [chain["synth"], old_guides, chain["student"]]
+    (old_guide,) = json.loads(chain["unlearned"][1])["certificate"]["guides"]
+    # Parents before children: the teacher's synthetic set and guide, then the student.
+    assert [entry["artifact"] for entry in ledger.stale()] == [chain["synth"], old_guide, chain["student"]]
     code, out, err = run_cli("rebuild", *chain["common"])
     assert code == 0, err
     serving = ledger.serving_teacher(chain["teacher"])
     remade = dict(line.split(" -> ") for line in out.splitlines()[:3])
-    new_synth, new_student, new_guides = (store.get(remade[old]) for old in
-                                          (chain["synth"], chain["student"], old_guides))
+    new_synth, new_student = (store.get(remade[old]) for old in (chain["synth"], chain["student"]))
     assert new_synth.manifest["parents"] == [serving]
     assert new_synth.manifest["config"] == store.get(chain["synth"]).manifest["config"]
     assert new_student.manifest["parents"] == [new_synth.id]
-    # The new guides never saw a forgotten night.
-    assert (new_guides.kind, new_guides.manifest["parents"]) == (GUIDES_KIND, [serving])
+    # The old guide is made again for the teacher in service, for the nights of its fold that this
+    # teacher still has; a forgotten night has none.
     forgotten = set(ledger.forgotten(chain["teacher"])["patient"])
-    assert forgotten and not forgotten & {night for fold in new_guides.manifest["config"]["folds"] for night in fold}
+    old_fold = store.get(old_guide).manifest["config"]["fold"]
+    if set(old_fold) <= forgotten:
+        assert remade[old_guide] == "-"
+    else:
+        new_guides = [store.get(made) for made in remade[old_guide].split(",")]
+        assert {(guide.kind, *guide.manifest["parents"]) for guide in new_guides} == {(GUIDE_KIND, serving)}
+        new_folds = {night for guide in new_guides for night in guide.manifest["config"]["fold"]}
+        assert set(old_fold) - forgotten <= new_folds and not forgotten & new_folds
     assert ledger.stale() == []
 
 
 def test_guides_are_made_once_per_teacher_and_only_for_teachers(chain):
+    # The request made b02's guide; `edgekit guides` makes the other three and keeps that one.
+    (made,) = json.loads(chain["unlearned"][1])["certificate"]["guides"]
     code, out, err = run_cli("guides", chain["teacher"], *chain["common"])
     assert code == 0, err
-    made = json.loads(chain["unlearned"][1])["certificate"]["guides"]
-    assert out.startswith(f"{made}: 4 guides for teacher {chain['teacher']}")
+    assert out.startswith(f"4 guides for teacher {chain['teacher']} (")
+    listed = out.split("): ")[1].split()
+    assert len(set(listed)) == 4 and made in listed
+    code, again, err = run_cli("guides", chain["teacher"], *chain["common"])
+    assert (code, again.split("): ")[1].split()) == (0, listed), err
     code, _, err = run_cli("guides", chain["teacher"], "--folds", "3", *chain["common"])
     assert code == 2
-    assert f"already has 5-fold guides ({made})" in err
+    assert "already has guides of a 5-fold split (4 made)" in err
     code, _, err = run_cli("guides", chain["synth"], *chain["common"])
     assert code == 2
     assert "not a teacher" in err
