@@ -436,12 +436,12 @@ def rebuild(store: ArtifactStore, data_dir=None, progress: bool = True) -> list[
                                     temperature=config["temperature"], epochs=config["epochs"],
                                     size=config["synthetic_samples"], seed=config["seed"], progress=progress,
                           score_on_test="test" in artifact.manifest["metrics"])
-        elif artifact.kind == _unlearn.GUIDE_KIND:
+        elif artifact.kind in (_unlearn.GUIDE_KIND, _unlearn.GUIDE_SET_KIND):
             # The new teacher's guides for the nights of the old one's fold (its split differs: nights
-            # were forgotten, and have no guide any more); nothing derives from a guide, so several
-            # ids are recorded as one.
-            guides = _unlearn.prepare_guides(store, parent.id, folds=_unlearn.guide_folds_asked(artifact),
-                                             nights=config["fold"], data_dir=data_dir, progress=progress)
+            # were forgotten, and have no guide any more), or all of them for a whole set; nothing
+            # derives from a guide, so several ids are recorded as one.
+            guides = _unlearn.prepare_guides(store, parent.id, folds=config.get("folds_asked"),
+                                             nights=config.get("fold"), data_dir=data_dir, progress=progress)
             remade = ",".join(guide.id for guide in guides) or "-"
             rebuilt.append((artifact.id, remade))
             ledger.rebuilt(artifact.id, remade)

@@ -33,6 +33,7 @@ from teacher._unlearn_proof import Examples
 CERTIFICATE_JSON, CERTIFICATE_HTML, CERTIFICATE_PNG = "certificate.json", "certificate.html", "certificate.png"
 GUIDE_KIND = "unlearning-guide"  # one guide: the teacher's recipe without one fold of nights
 GUIDE_MODEL_DIR = "fold-0"  # where `teacher.train_guides` puts a guide's model, the only fold it is given
+GUIDE_SET_KIND = "unlearning-guides"  # all of a teacher's guides in one artifact: stores made before 2026-11-30
 RETAIN_SAMPLE = 5000  # D_r images the certificate scores (all of D_r still trains the reference)
 INTERRUPTED = "interrupted: rerun the same request with --resume to keep the references it trained"
 
@@ -192,7 +193,7 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None 
         raise ValueError(f"{base.id} is a {base.kind}, not a teacher")
     existing = existing_guides(store, base.id)
     if existing:
-        asked = guide_folds_asked(existing[0])
+        asked = existing[0].manifest["config"]["folds_asked"]  # fewer are made when there are fewer nights
         if folds is not None and folds != asked:
             raise ValueError(f"{base.id} already has guides of a {asked}-fold split ({len(existing)} made), which "
                              f"its requests use; it keeps one split, so {folds} folds are not made")
@@ -235,11 +236,6 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None 
 def existing_guides(store: ArtifactStore, teacher_id: str) -> list[Artifact]:
     """The guides made of the teacher so far."""
     return [child for child in store.children(teacher_id) if child.kind == GUIDE_KIND]
-
-
-def guide_folds_asked(guide: Artifact) -> int:
-    """The fold count a guide's split was made for (fewer folds are made when there are fewer nights)."""
-    return guide.manifest["config"]["folds_asked"]
 
 
 def load_guides(guides: list[Artifact]) -> tuple[list[torch.nn.Module], list[list[str]]]:

@@ -10,7 +10,7 @@ import pytest
 from edgekit import _pipeline
 from edgekit._ledger import Ledger
 from edgekit._store import ArtifactStore
-from edgekit._unlearn import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG, GUIDE_KIND, prepare_guides
+from edgekit._unlearn import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG, GUIDE_KIND, GUIDE_SET_KIND, prepare_guides
 from edgekit.cli import format_certificate
 from teacher import _training as teacher_training
 from cli_runner import run_cli
@@ -28,6 +28,12 @@ def chain(tmp_path_factory, embedded_apnea_dir):
                           "--val-records", "b02", "--epochs", "3", "--device", "cpu", *common)
         assert trained[0] == 0, trained[2]
         teacher_id = trained[1].strip()
+        # What a store made before guides were artifacts of their own holds: one set of them.
+        store = ArtifactStore(runs)
+        legacy_guides = store.commit(
+            store.staging_dir(GUIDE_SET_KIND, {"teacher": teacher_id}), kind=GUIDE_SET_KIND,
+            config={"teacher": teacher_id, "folds_asked": 5, "folds": [["a03"], ["a05"], ["b02"], ["c03"]]},
+            parents=[teacher_id], data=[], metrics={}, code_version="test").id
         synthesised = run_cli("synth", "generate", teacher_id, "--size", "64", "--generators", "8", *common)
         assert synthesised[0] == 0, synthesised[2]
         # Not scored on x01-x35 (the embedded data holds x01 only), as the demo makes its student.
@@ -36,7 +42,7 @@ def chain(tmp_path_factory, embedded_apnea_dir):
         unlearned = run_cli("unlearn", teacher_id, "--patient", "b02", "--reason", "consent withdrawn", "--who",
                             "steward", "--test-records", "x01", "--json", *common)
         yield {"runs": runs, "common": common, "teacher": teacher_id, "synth": synthesised[1].strip(),
-               "student": pupil.id, "unlearned": unlearned}
+               "student": pupil.id, "unlearned": unlearned, "legacy_guides": legacy_guides}
 
 
 def test_a_patient_request_seals_a_teacher_without_that_night_and_its_certificate(chain):
@@ -100,7 +106,7 @@ def test_unknown_samples_are_refused(chain, tmp_path):
     assert "1 unknown sample(s), e.g. ['a03:100000']" in err
 
 
-def test_rebuild_remakes_the_stale_synthetic_set_and_student_from_the_teacher_in_service(chain):
+def test_rebuild_remakes_the_stale_synthetic_set_student_and_guides_from_the_teacher_in_service(chain):
     store = ArtifactStore(chain["runs"])
     ledger = Ledger(store)
     result = json.loads(chain["unlearned"][1])
@@ -111,19 +117,26 @@ def test_rebuild_remakes_the_stale_synthetic_set_and_student_from_the_teacher_in
         ledger.start(request)
         ledger.finish(request, result["teacher"], {}, verified=True)
     (old_guide,) = json.loads(chain["unlearned"][1])["certificate"]["guides"]
-    # Parents before children: the teacher's synthetic set and guide, then the student.
-    assert [entry["artifact"] for entry in ledger.stale()] == [chain["synth"], old_guide, chain["student"]]
+    # Parents before children: the teacher's synthetic set and guides, then the student.
+    assert [entry["artifact"] for entry in ledger.stale()] == [
+        chain["legacy_guides"], chain["synth"], old_guide, chain["student"]]
     code, out, err = run_cli("rebuild", *chain["common"])
     assert code == 0, err
     serving = ledger.serving_teacher(chain["teacher"])
-    remade = dict(line.split(" -> ") for line in out.splitlines()[:3])
+    remade = dict(line.split(" -> ") for line in out.splitlines()[:4])
+    # A whole set of guides is made again as every guide of the teacher in service: one per night
+    # that the lineage still has.
+    forgotten = set(ledger.forgotten(chain["teacher"])["patient"])
+    set_again = [store.get(made) for made in remade[chain["legacy_guides"]].split(",")]
+    assert {(guide.kind, *guide.manifest["parents"]) for guide in set_again} == {(GUIDE_KIND, serving)}
+    assert sorted(guide.manifest["config"]["fold"] for guide in set_again) == [
+        [night] for night in sorted({"a03", "a05", "b02", "c03"} - forgotten)]
     new_synth, new_student = (store.get(remade[old]) for old in (chain["synth"], chain["student"]))
     assert new_synth.manifest["parents"] == [serving]
     assert new_synth.manifest["config"] == store.get(chain["synth"]).manifest["config"]
     assert new_student.manifest["parents"] == [new_synth.id]
     # The old guide is made again for the teacher in service, for the nights of its fold that this
     # teacher still has; a forgotten night has none.
-    forgotten = set(ledger.forgotten(chain["teacher"])["patient"])
     old_fold = store.get(old_guide).manifest["config"]["fold"]
     if set(old_fold) <= forgotten:
         assert remade[old_guide] == "-"
