@@ -305,7 +305,7 @@ def test_demo_runs_teacher_synth_student_audit_export_and_replay(tmp_path, monke
     # The guides were made for the request, from the old teacher: those of a03's folds only.
     guides = [store.get(made) for made in unlearned.manifest["unlearning"]["guides"]]
     assert {guide.manifest["parents"][0] for guide in guides} == {ids["teacher"]}
-    assert all("a03" in guide.manifest["config"]["fold"] for guide in guides)
+    assert guides and all("a03" in guide.manifest["config"]["fold"] for guide in guides)
     stale = {entry["artifact"] for entry in Ledger(store).stale()}
     assert stale == ({ids["synth"], ids["student"], bundle.id} | {guide.id for guide in guides}
                      if unlearned_id.group(2) == "VERIFIED" else set())
