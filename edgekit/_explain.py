@@ -124,6 +124,8 @@ def plot_minute(result: dict, index: int, path: str | os.PathLike | io.BytesIO, 
              ylim=(low - pad, high + pad),
              title=f"{result['record']} minute {minute}: P(apnea) {probability:.2f}, {call}; "
                    f"{result['method']} evidence for {result['target']} shaded")
+    if small:  # the night report's figures: at the default size the title ran past the right edge
+        axis.title.set_fontsize(8)
     axis.legend(loc="upper right", fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=80 if small else 120, format="png")
