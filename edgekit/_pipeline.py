@@ -22,7 +22,7 @@ DEMO_TRAIN_RECORDS = ["a02", "a03", "a05", "a10", "a15", "b02", "c03", "c07"]
 DEMO_HELD_OUT_RECORDS = ["x01"]
 DEMO_EPOCHS = 12
 # The stages after the teacher, sized for `make demo` to show the whole chain within 5 minutes on 2
-# shared CPU cores (measured 2026-11-30: 285 s for `make demo` in a fresh clone, set-up included; by
+# shared CPU cores (measured 2026-11-30: 285-313 s for `make demo` in a fresh clone, set-up included; by
 # stage, in a run before requests made only the guides they need: teacher 37 s, synthesis 11 s,
 # student 13 s, audit 75 s, export 31 s, the patient request 299 s, 258 s of it for ten guides where
 # it now makes two), not to reach the benchmark figures (BENCHMARKS.md has those).
