@@ -431,12 +431,12 @@ def rebuild(store: ArtifactStore, data_dir=None, progress: bool = True) -> list[
             parent = store.get(ledger.serving_teacher(lineage_of(parent)))
         config = artifact.manifest["config"]
         if artifact.kind == "synth":
-            new = synthesise(store, parent.id, synth.SynthConfig(**config), data_dir, progress=progress)
+            remade = synthesise(store, parent.id, synth.SynthConfig(**config), data_dir, progress=progress).id
         elif artifact.kind == "student":
-            new = distill(store, parent.id, config["arch"], data_dir, labels=config["labels"],
-                                    temperature=config["temperature"], epochs=config["epochs"],
-                                    size=config["synthetic_samples"], seed=config["seed"], progress=progress,
-                          score_on_test="test" in artifact.manifest["metrics"])
+            remade = distill(store, parent.id, config["arch"], data_dir, labels=config["labels"],
+                             temperature=config["temperature"], epochs=config["epochs"],
+                             size=config["synthetic_samples"], seed=config["seed"], progress=progress,
+                             score_on_test="test" in artifact.manifest["metrics"]).id
         elif artifact.kind in (_unlearn.GUIDE_KIND, _unlearn.GUIDE_SET_KIND):
             # The new teacher's guides for the nights of the old one's fold (its split differs: nights
             # were forgotten, and have no guide any more), or all of them for a whole set; nothing
@@ -444,15 +444,12 @@ def rebuild(store: ArtifactStore, data_dir=None, progress: bool = True) -> list[
             guides = _unlearn.prepare_guides(store, parent.id, folds=config.get("folds_asked"),
                                              nights=config.get("fold"), data_dir=data_dir, progress=progress)
             remade = ",".join(guide.id for guide in guides) or "-"
-            rebuilt.append((artifact.id, remade))
-            ledger.rebuilt(artifact.id, remade)
-            continue
         elif artifact.kind == "bundle":
-            new = export(store, parent.id, config["quantize"], progress=progress,
-                                   calibration_samples=config["calibration_samples"] or CALIBRATION_SAMPLES)
+            remade = export(store, parent.id, config["quantize"], progress=progress,
+                            calibration_samples=config["calibration_samples"] or CALIBRATION_SAMPLES).id
         else:
             raise ValueError(f"{artifact.id}: cannot rebuild a {artifact.kind}")
-        made[artifact.id] = new.id
-        rebuilt.append((artifact.id, new.id))
-        ledger.rebuilt(artifact.id, new.id)
+        made[artifact.id] = remade
+        rebuilt.append((artifact.id, remade))
+        ledger.rebuilt(artifact.id, remade)
     return rebuilt

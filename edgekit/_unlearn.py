@@ -214,23 +214,20 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None 
     split = (existing[0].manifest["config"]["split"] if existing else
              teacher.guide_folds(kept_nights.tolist(), folds, teacher.GUIDE_PARTITIONS))
     made = {tuple(guide.manifest["config"]["fold"]): guide for guide in existing}
-    kept_data = data.train.select(kept)
-    guides = []
-    for fold in split:
-        if nights is not None and not set(fold) & set(nights):
-            continue
-        if tuple(fold) not in made:
-            recipe = {"teacher": base.id, "folds_asked": folds, "partitions_asked": teacher.GUIDE_PARTITIONS,
-                      "fold": fold, "split": split, "train_config": config.to_dict()}
-            staging = store.staging_dir(GUIDE_KIND, recipe, parents=[base.id], resume=True)
-            teacher.train_guides(config, kept_data.inputs, kept_data.labels, kept_nights, [fold], staging, progress)
-            # Its training time from the checkpoint: the epochs of an interrupted earlier run count too.
-            seconds = teacher.trained_seconds(staging / GUIDE_MODEL_DIR)
-            made[tuple(fold)] = store.commit(staging, kind=GUIDE_KIND, config=recipe, parents=[base.id],
-                                             data=base.manifest.get("data", []),
-                                             metrics={"seconds": round(seconds, 1)}, code_version=code_version())
-        guides.append(made[tuple(fold)])
-    return guides
+    needed = [fold for fold in split if nights is None or set(fold) & set(nights)]
+    missing = [fold for fold in needed if tuple(fold) not in made]
+    kept_data = data.train.select(kept) if missing else None  # a copy of the training data: only to train
+    for fold in missing:
+        recipe = {"teacher": base.id, "folds_asked": folds, "partitions_asked": teacher.GUIDE_PARTITIONS,
+                  "fold": fold, "split": split, "train_config": config.to_dict()}
+        staging = store.staging_dir(GUIDE_KIND, recipe, parents=[base.id], resume=True)
+        teacher.train_guides(config, kept_data.inputs, kept_data.labels, kept_nights, [fold], staging, progress)
+        # Its training time from the checkpoint: the epochs of an interrupted earlier run count too.
+        seconds = teacher.trained_seconds(staging / GUIDE_MODEL_DIR)
+        made[tuple(fold)] = store.commit(staging, kind=GUIDE_KIND, config=recipe, parents=[base.id],
+                                         data=base.manifest.get("data", []),
+                                         metrics={"seconds": round(seconds, 1)}, code_version=code_version())
+    return [made[tuple(fold)] for fold in needed]
 
 
 def existing_guides(store: ArtifactStore, teacher_id: str) -> list[Artifact]:
