@@ -6,7 +6,8 @@ This puts the two side by side, model by model, with the nights each guide was a
 The models come from `unlearn_patients.py`'s cache: run that first, with the same patients,
 references and partitions (a model missing there is trained and cached). `--also-without` retrains
 (seed 0, cached) without the patient and each of those nights, then without all of them: whether the
-nights a guide also missed are what moves its reading.
+nights a guide also missed are what moves its reading. `--complete-guides EPOCHS...` also reads the
+night with the patient's guides given back their fold-mates first (`teacher.complete_guides`).
 
     EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_guides.py --patients a03 a11 a19 b02 c04 --references 2
     EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_guides.py --patients a03 --references 2 \\
@@ -34,6 +35,9 @@ def main() -> None:
     parser.add_argument("--guide-partitions", type=int, default=teacher.GUIDE_PARTITIONS)
     parser.add_argument("--guide-folds", type=int, default=teacher.GUIDE_FOLDS)
     parser.add_argument("--guides-apart", action="store_true", help="the guides of unlearn_patients.py --guides-apart")
+    parser.add_argument("--complete-guides", type=int, nargs="+", default=[], metavar="EPOCHS",
+                        help="also the guides given back their fold-mates (teacher.complete_guides), these many epochs")
+    parser.add_argument("--complete-lr", type=float, default=1e-3, help="the completion's learning rate")
     parser.add_argument("--also-without", nargs="+", default=[], help="nights to leave out besides the patient")
     parser.add_argument("--cache", default="runs/unlearn-patients")
     parser.add_argument("--data-dir", default=None)
@@ -60,6 +64,13 @@ def main() -> None:
             print(f"| {name} | guide {j} | {reading(guides[j], forget)} | {others} |")
         target = MeanOfGuides([guides[j] for j in holding_out])
         print(f"| {name} | mean of those guides (the target) | {reading(target, forget)} | |")
+        for epochs in args.complete_guides:
+            completed = teacher.complete_guides(guides, folds, [patient], config, retain.inputs, retain.labels,
+                                                retain.records, epochs=epochs, lr=args.complete_lr)
+            for j in holding_out:
+                print(f"| {name} | guide {j} completed, {epochs} epoch(s) | {reading(completed[j], forget)} | |")
+            target = MeanOfGuides([completed[j] for j in holding_out])
+            print(f"| {name} | mean of those (completed target, {epochs}) | {reading(target, forget)} | |")
         for seed, (model, _) in enumerate(references_without(config, patient, retain, cache, args.references)):
             print(f"| {name} | retrained, seed {seed} | {reading(model, forget)} | |")
         groups = [[night] for night in args.also_without] + ([args.also_without] if len(args.also_without) > 1 else [])

@@ -21,7 +21,8 @@ default guides): later partitions change each night's fold-mates as far as they 
 `--guide-folds k` splits the nights into k folds instead of `teacher.GUIDE_FOLDS` (cached apart):
 more folds, fewer fold-mates missed with the patient, each guide closer to a retraining.
 `--guide-targets draw` gives each of the patient's minutes the outputs of one of its guides, drawn
-at random, instead of their mean.
+at random, instead of their mean. `--complete-guides EPOCHS` first gives each of the patient's
+guides back what the kept data hold of its fold (`teacher.complete_guides`), timed with the request.
 
 `--validation` trains on the learning nights minus the validation nights and treats those as the
 unseen nights: settings are chosen there (`--unlearn` overrides `teacher.PATIENT_UNLEARN`).
@@ -181,6 +182,9 @@ def main() -> None:
     parser.add_argument("--guide-targets", choices=["mean", "draw"], default="mean",
                         help="the patient's targets: the mean of its guides, or one guide drawn per minute "
                              "(teacher.guide_targets draw_seed)")
+    parser.add_argument("--complete-guides", type=int, default=0, metavar="EPOCHS",
+                        help="give each of the patient's guides back its fold-mates first, this many epochs "
+                             "(teacher.complete_guides; timed as part of the request)")
     parser.add_argument("--guides-apart", action="store_true",
                         help="later splits hold out together as few earlier fold-mates as they can (guide_folds apart)")
     parser.add_argument("--cache", default="runs/unlearn-patients")
@@ -218,11 +222,17 @@ def main() -> None:
                                                                         args.references)))
         forget_inputs = torch.as_tensor(forget.inputs)
         retain_inputs, retain_labels = torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long()
-        forget_targets = teacher.guide_targets(guides, folds, forget.inputs, forget.records,
-                                               draw_seed=unlearn_config.seed if args.guide_targets == "draw" else None)
         runs, unlearn_seconds, history = [], [], None
         for seed in range(args.references):
             started = time.perf_counter()
+            patient_guides = guides
+            if args.complete_guides:  # part of the request: it needs the forgotten night's name
+                patient_guides = teacher.complete_guides(guides, folds, [patient], config, retain.inputs,
+                                                         retain.labels, retain.records, epochs=args.complete_guides,
+                                                         seed=unlearn_config.seed + seed)
+            forget_targets = teacher.guide_targets(
+                patient_guides, folds, forget.inputs, forget.records,
+                draw_seed=unlearn_config.seed if args.guide_targets == "draw" else None)
             model, run_history = teacher.StochasticTeacherUnlearner(
                 original, untrained, replace(unlearn_config, seed=unlearn_config.seed + seed)).unlearn(
                 forget_inputs, retain_inputs, retain_labels, forget_targets=forget_targets, progress=False)
@@ -247,7 +257,7 @@ def main() -> None:
             return patient_figures(model, forget, attack_eval, score)
 
         # How the guides read the patient: what the unlearned model is held at, a proxy for retraining.
-        guide_row = on_the_patient(MeanOfGuides([guide for guide, fold in zip(guides, folds) if patient in fold]))
+        guide_row = on_the_patient(MeanOfGuides([guide for guide, fold in zip(patient_guides, folds) if patient in fold]))
         baseline_rows = {name: {**on_the_patient(model), "test_accuracy": score(model, unseen),
                                 "time_ratio_to_retraining": seconds / retraining}
                          for name, (model, seconds) in baselines.items()}
@@ -273,7 +283,8 @@ def main() -> None:
               "unlearn_config": unlearn_config.to_dict(), "baseline_config": teacher.BaselineConfig().to_dict(),
               "original_seconds": round(original_seconds, 1),
               "guides": {"folds": folds, "seconds": guide_seconds, "partitions": args.guide_partitions,
-                         "k": args.guide_folds, "apart": args.guides_apart, "targets": args.guide_targets},
+                         "k": args.guide_folds, "apart": args.guides_apart, "targets": args.guide_targets,
+                         "completion_epochs": args.complete_guides},
               "threads": torch.get_num_threads(), "patients": rows}
     if args.json or not args.append:  # a settings sweep (--append) leaves the reported runs' files alone
         path = Path(args.json or f"benchmarks/results/unlearn_patients_{mode}.json")
@@ -285,7 +296,7 @@ def main() -> None:
             "mode": mode, "unlearn": json.loads(args.unlearn), "unlearn_config": unlearn_config.to_dict(),
             "guide_partitions": args.guide_partitions, "guide_folds": args.guide_folds,
             "guides_apart": args.guides_apart,
-            "guide_targets": args.guide_targets,
+            "guide_targets": args.guide_targets, "guide_completion_epochs": args.complete_guides,
             "patients": {row["patient"]: {**{name: {key: figures[key] for key in headline}
                                              for name, figures in row["certificate"]["models"].items()},
                                           "guide": row["guide"]}

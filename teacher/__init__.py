@@ -55,7 +55,7 @@ from teacher._plots import plot_ahi
 from teacher._models import REGISTRY, InputContract, create_model, get_entry, image_contract, list_models
 from teacher._rr import BeatNoise, RRSeries, clean_rr, minute_windows, resample_rr
 from teacher._training import TrainConfig, fit, predict_proba, resolve_device, to_float, trained_seconds
-from teacher._guides import GUIDE_FOLDS, GUIDE_PARTITIONS, guide_folds, guide_targets, train_guides
+from teacher._guides import GUIDE_FOLDS, GUIDE_PARTITIONS, complete_guides, guide_folds, guide_targets, train_guides
 from teacher._unlearn import PATIENT_UNLEARN, SAMPLES_UNLEARN, StochasticTeacherUnlearner, UnlearnConfig
 from teacher._unlearn_proof import CHECKS, Examples, certify, forgetting_score
 from teacher._unlearn_baselines import BaselineConfig, bad_teacher, finetune, neggrad_plus

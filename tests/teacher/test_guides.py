@@ -87,3 +87,21 @@ def test_a_drawn_target_is_one_guide_per_example_and_every_guide_gets_drawn():
     assert 150 < int(first.sum()) < 250  # each guide about half the time
     again = teacher.guide_targets(guides, folds, np.zeros((400, 3), dtype=np.float32), nights, draw_seed=0)
     assert torch.equal(torch.softmax(again, dim=1), targets)
+
+
+def test_completing_a_guide_trains_a_copy_on_what_the_retained_data_hold_of_its_fold():
+    folds = [["a01", "b01"], ["c01"]]
+    guides = [Constant([0.9, 0.1]), Constant([0.5, 0.5])]
+    # D_r: a01 (the guide's fold-mate of the forgotten b01) all class 1; c01, which it saw, half and half
+    nights = np.array(["a01"] * 64 + ["c01"] * 64)
+    labels = np.array([1] * 64 + [0, 1] * 32)
+    inputs = np.zeros((128, 3), dtype=np.float32)
+    config = teacher.TrainConfig(batch_size=16)
+    completed = teacher.complete_guides(guides, folds, ["b01"], config, inputs, labels, nights, epochs=3, lr=0.1)
+    assert completed[1] is guides[1]  # its fold holds no forgotten night: not needed, not touched
+    assert torch.allclose(torch.softmax(guides[0].logits, 0), torch.tensor([0.9, 0.1]))  # the guide is kept
+    before, after = (torch.softmax(guide(torch.zeros(1, 3)), 1)[0, 1] for guide in (guides[0], completed[0]))
+    # three quarters of what it trained on were class 1 (all of a01, half the replayed c01)
+    assert after > 0.5 > before
+    again = teacher.complete_guides(guides, folds, ["b01"], config, inputs, labels, nights, epochs=3, lr=0.1)
+    assert torch.equal(again[0].logits, completed[0].logits)  # seeded
