@@ -14,6 +14,7 @@ can always be rebuilt from them with :meth:`ArtifactStore.reindex`.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -332,6 +333,19 @@ class ArtifactStore:
             shutil.rmtree(path)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    @contextlib.contextmanager
+    def working_alone(self, staging: pathlib.Path) -> Iterator[None]:
+        """Hold `staging`'s lock (a file beside it) for the block: processes about to make the same
+        artifact take turns instead of training into one directory at once (the first to commit
+        would take the directory from under the other). The lock goes with the process that holds
+        it, so a run killed midway leaves nothing to clear."""
+        with open(staging.with_name(staging.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def commit(
         self,

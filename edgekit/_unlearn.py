@@ -221,12 +221,19 @@ def prepare_guides(store: ArtifactStore, teacher_ref: str, *, folds: int | None 
         recipe = {"teacher": base.id, "folds_asked": folds, "partitions_asked": teacher.GUIDE_PARTITIONS,
                   "fold": fold, "split": split, "train_config": config.to_dict()}
         staging = store.staging_dir(GUIDE_KIND, recipe, parents=[base.id], resume=True)
-        teacher.train_guides(config, kept_data.inputs, kept_data.labels, kept_nights, [fold], staging, progress)
-        # Its training time from the checkpoint: the epochs of an interrupted earlier run count too.
-        seconds = teacher.trained_seconds(staging / GUIDE_MODEL_DIR)
-        made[tuple(fold)] = store.commit(staging, kind=GUIDE_KIND, config=recipe, parents=[base.id],
-                                         data=base.manifest.get("data", []),
-                                         metrics={"seconds": round(seconds, 1)}, code_version=code_version())
+        # `edgekit guides` is not queued with requests: one may be making this guide right now.
+        with store.working_alone(staging):
+            sealed = [guide for guide in existing_guides(store, base.id) if guide.manifest["config"]["fold"] == fold]
+            if sealed:  # made while this process waited its turn
+                made[tuple(fold)] = sealed[0]
+                shutil.rmtree(staging, ignore_errors=True)  # an empty one, if this process made it again
+                continue
+            teacher.train_guides(config, kept_data.inputs, kept_data.labels, kept_nights, [fold], staging, progress)
+            # Its training time from the checkpoint: the epochs of an interrupted earlier run count too.
+            seconds = teacher.trained_seconds(staging / GUIDE_MODEL_DIR)
+            made[tuple(fold)] = store.commit(staging, kind=GUIDE_KIND, config=recipe, parents=[base.id],
+                                             data=base.manifest.get("data", []),
+                                             metrics={"seconds": round(seconds, 1)}, code_version=code_version())
     return [made[tuple(fold)] for fold in needed]
 
 

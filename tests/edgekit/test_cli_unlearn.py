@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -149,15 +150,32 @@ def test_rebuild_remakes_the_stale_synthetic_set_student_and_guides_from_the_tea
 
 
 def test_guides_are_made_once_per_teacher_and_only_for_teachers(chain):
-    # The request made b02's guide; `edgekit guides` makes the other three and keeps that one.
+    # The request made b02's guide; two preparations at once (`edgekit guides` beside a request)
+    # make the other three, each once, take turns on each and keep b02's.
     (made,) = json.loads(chain["unlearned"][1])["certificate"]["guides"]
+    store = ArtifactStore(chain["runs"])
+    both_ready, prepared, failed = threading.Barrier(2), [], []
+
+    def prepare():
+        both_ready.wait()
+        try:
+            prepared.append([guide.id for guide in prepare_guides(store, chain["teacher"],
+                                                                  data_dir=chain["common"][1], progress=False)])
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            failed.append(error)
+
+    threads = [threading.Thread(target=prepare) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failed and len(prepared) == 2 and prepared[0] == prepared[1]
+    assert len(set(prepared[0])) == 4 and made in prepared[0]
+    assert len([artifact for artifact in store.list(GUIDE_KIND) if artifact.manifest["parents"] == [chain["teacher"]]]) == 4
     code, out, err = run_cli("guides", chain["teacher"], *chain["common"])
     assert code == 0, err
     assert out.startswith(f"4 guides for teacher {chain['teacher']} (")
-    listed = out.split("): ")[1].split()
-    assert len(set(listed)) == 4 and made in listed
-    code, again, err = run_cli("guides", chain["teacher"], *chain["common"])
-    assert (code, again.split("): ")[1].split()) == (0, listed), err
+    assert out.split("): ")[1].split() == prepared[0]
     code, _, err = run_cli("guides", chain["teacher"], "--folds", "3", *chain["common"])
     assert code == 2
     assert "already has guides of a 5-fold split (4 made)" in err
