@@ -257,7 +257,8 @@ def main() -> None:
             return patient_figures(model, forget, attack_eval, score)
 
         # How the guides read the patient: what the unlearned model is held at, a proxy for retraining.
-        guide_row = on_the_patient(MeanOfGuides([guide for guide, fold in zip(patient_guides, folds) if patient in fold]))
+        guide_row = on_the_patient(MeanOfGuides([guide for guide, fold in zip(patient_guides, folds)
+                                                 if patient in fold]))
         baseline_rows = {name: {**on_the_patient(model), "test_accuracy": score(model, unseen),
                                 "time_ratio_to_retraining": seconds / retraining}
                          for name, (model, seconds) in baselines.items()}

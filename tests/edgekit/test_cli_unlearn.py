@@ -171,7 +171,7 @@ def test_guides_are_made_once_per_teacher_and_only_for_teachers(chain):
         thread.join()
     assert not failed and len(prepared) == 2 and prepared[0] == prepared[1]
     assert len(set(prepared[0])) == 4 and made in prepared[0]
-    assert len([artifact for artifact in store.list(GUIDE_KIND) if artifact.manifest["parents"] == [chain["teacher"]]]) == 4
+    assert len([guide for guide in store.list(GUIDE_KIND) if guide.manifest["parents"] == [chain["teacher"]]]) == 4
     code, out, err = run_cli("guides", chain["teacher"], *chain["common"])
     assert code == 0, err
     assert out.startswith(f"4 guides for teacher {chain['teacher']} (")
