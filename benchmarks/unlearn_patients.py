@@ -222,17 +222,20 @@ def main() -> None:
                                                                         args.references)))
         forget_inputs = torch.as_tensor(forget.inputs)
         retain_inputs, retain_labels = torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long()
+
+        def targets_of(patient_guides):
+            return teacher.guide_targets(patient_guides, folds, forget.inputs, forget.records,
+                                         draw_seed=unlearn_config.seed if args.guide_targets == "draw" else None)
+
+        patient_guides, forget_targets = guides, targets_of(guides)
         runs, unlearn_seconds, history = [], [], None
         for seed in range(args.references):
             started = time.perf_counter()
-            patient_guides = guides
             if args.complete_guides:  # part of the request: it needs the forgotten night's name
                 patient_guides = teacher.complete_guides(guides, folds, [patient], config, retain.inputs,
                                                          retain.labels, retain.records, epochs=args.complete_guides,
                                                          seed=unlearn_config.seed + seed)
-            forget_targets = teacher.guide_targets(
-                patient_guides, folds, forget.inputs, forget.records,
-                draw_seed=unlearn_config.seed if args.guide_targets == "draw" else None)
+                forget_targets = targets_of(patient_guides)
             model, run_history = teacher.StochasticTeacherUnlearner(
                 original, untrained, replace(unlearn_config, seed=unlearn_config.seed + seed)).unlearn(
                 forget_inputs, retain_inputs, retain_labels, forget_targets=forget_targets, progress=False)

@@ -147,11 +147,12 @@ def complete_guides(guides: list[nn.Module], folds: list[list[str]], needed_nigh
     (BENCHMARKS.md, "Guides given back their fold-mates")."""
     retain_nights = np.asarray(retain_nights)
     retain_inputs, retain_labels = torch.as_tensor(retain_inputs), torch.as_tensor(retain_labels).long()
+    needed_nights = set(np.asarray(needed_nights).tolist())
     generator = torch.Generator().manual_seed(seed)
     completed = []
     for guide, fold in zip(guides, folds):
         in_fold = np.isin(retain_nights, fold)
-        if not set(fold) & set(np.asarray(needed_nights).tolist()) or not in_fold.any():
+        if not set(fold) & needed_nights or not in_fold.any():
             completed.append(guide)
             continue
         missed = np.flatnonzero(in_fold)
