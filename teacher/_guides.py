@@ -149,6 +149,7 @@ def complete_guides(guides: list[nn.Module], folds: list[list[str]], needed_nigh
     retain_inputs, retain_labels = torch.as_tensor(retain_inputs), torch.as_tensor(retain_labels).long()
     needed_nights = set(np.asarray(needed_nights).tolist())
     generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # dropout draws from the global generator (restored on return)
     completed = []
     for guide, fold in zip(guides, folds):
         in_fold = np.isin(retain_nights, fold)
