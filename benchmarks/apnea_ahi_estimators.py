@@ -7,6 +7,10 @@ probability * 60). Prints the nights each estimator calls wrong, and for the apn
 shipped rule misses, what the model makes of their apnea minutes; `--plot` draws the RR series of
 such a night's longest apnea run with the model's out-of-fold probabilities over it.
 
+`--hmm` also decodes each night with a two-state hidden Markov model instead of the moving average
+(forward-backward posteriors; transitions and prior counted from the training folds' labels, the
+network's probabilities turned into likelihoods at a temperature that softens their confidence).
+
     EDGEKIT_DATA=../shared/data uv run python benchmarks/apnea_ahi_estimators.py --seed 1 \
         --plot benchmarks/results/apnea_missed_nights.png
 """
@@ -77,14 +81,73 @@ def plot_missed(nights: list[str], data: teacher.ApneaWindows, probabilities: np
     plt.close(figure)
 
 
+def label_transitions(data: teacher.ApneaWindows, records: list[str]) -> np.ndarray:
+    """P(next minute's label | this minute's label) over `records`, counted with one pseudo-count."""
+    counts = np.ones((2, 2))
+    for record in records:
+        rows = np.flatnonzero(data.records == record)
+        labels = data.labels[rows[np.argsort(data.minutes[rows])]]
+        np.add.at(counts, (labels[:-1], labels[1:]), 1)
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
+def hmm_posteriors(probabilities: np.ndarray, transitions: np.ndarray, prior: float, temperature: float) -> np.ndarray:
+    """P(apnea) per minute of one night (in time order) by forward-backward. The network's posterior
+    over the training prior is a scaled likelihood; its logit is multiplied by `temperature` first."""
+    clipped = np.clip(probabilities.astype(np.float64), 1e-6, 1 - 1e-6)
+    softened = 1 / (1 + np.exp(-temperature * np.log(clipped / (1 - clipped))))
+    likelihood = np.stack([(1 - softened) / (1 - prior), softened / prior], axis=1)
+    forward, backward = np.zeros_like(likelihood), np.ones_like(likelihood)
+    step = np.array([1 - prior, prior]) * likelihood[0]
+    forward[0] = step / step.sum()
+    for t in range(1, len(likelihood)):
+        step = (forward[t - 1] @ transitions) * likelihood[t]
+        forward[t] = step / step.sum()
+    for t in range(len(likelihood) - 2, -1, -1):
+        step = transitions @ (likelihood[t + 1] * backward[t + 1])
+        backward[t] = step / step.sum()
+    posterior = forward * backward
+    return posterior[:, 1] / posterior.sum(axis=1)
+
+
+def hmm_decoded(data: teacher.ApneaWindows, probabilities: np.ndarray, seed: int, temperature: float) -> np.ndarray:
+    """Every held-out night decoded with the transitions and prior of the folds its model trained on."""
+    decoded = np.zeros_like(probabilities, dtype=np.float64)
+    for fold in teacher.leave_nights_out_folds(5, seed=seed):
+        training = [record for record in teacher.LEARNING_RECORDS if record not in fold]
+        transitions = label_transitions(data, training)
+        prior = float(np.mean(data.labels[np.isin(data.records, training)]))
+        for record in fold:
+            rows = np.flatnonzero(data.records == record)
+            rows = rows[np.argsort(data.minutes[rows])]
+            decoded[rows] = hmm_posteriors(probabilities[rows], transitions, prior, temperature)
+    return decoded
+
+
+def print_rule(name: str, data: teacher.ApneaWindows, decided: np.ndarray) -> None:
+    """Per-minute accuracy and the nights called wrong, at the shipped threshold and at 0.5."""
+    for threshold in (teacher.TrainConfig.decision_threshold, 0.5):
+        nights = teacher.night_metrics(data.records, data.labels, decided, threshold)["per_night"]
+        wrong = [f"{night['record']} (est {night['estimated_ahi']:.1f})" for night in nights
+                 if night["reference_apneic"] != night["predicted_apneic"]]
+        print(f"{name:22s} threshold {threshold:.2f}: accuracy {np.mean((decided >= threshold) == data.labels):.2%}, "
+              f"wrong: {', '.join(wrong) or 'none'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--work", default="runs/bench-apnea-ahi")
     parser.add_argument("--plot", default=None, help="PNG of the apneic nights the shipped rule misses")
+    parser.add_argument("--hmm", nargs="*", type=float, default=None, metavar="TEMPERATURE",
+                        help="also decode with a two-state HMM at these temperatures (none given: 1 0.5 0.3 0.2)")
     args = parser.parse_args()
     data, probabilities = out_of_fold(args.seed, args.data_dir, Path(args.work))
+    if args.hmm is not None:
+        print_rule("moving average, k=3", data, teacher.smooth_by_night(data.records, data.minutes, probabilities, 3))
+        for temperature in args.hmm or (1.0, 0.5, 0.3, 0.2):
+            print_rule(f"HMM, temperature {temperature:g}", data, hmm_decoded(data, probabilities, args.seed, temperature))
     threshold = teacher.TrainConfig.decision_threshold
     for k in (0, 1, 3):
         smoothed = teacher.smooth_by_night(data.records, data.minutes, probabilities, k)
