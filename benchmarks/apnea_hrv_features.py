@@ -58,7 +58,8 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    spec = teacher.WindowSpec(grid_hz=GRID_HZ, context_minutes=int(max(HALF_WIDTHS_MIN) + 0.5), night_relative=True)
+    # Just wide enough for the widest span: the minute itself reaches 0.5 minute each side of its centre.
+    spec = teacher.WindowSpec(grid_hz=GRID_HZ, context_minutes=int(max(HALF_WIDTHS_MIN) - 0.5), night_relative=True)
     data, _ = teacher.load_windows(teacher.LEARNING_RECORDS, args.data_dir, spec, progress=False)
     features = hrv_features(data.inputs[:, 0, :])
     probabilities = np.zeros(len(data))
