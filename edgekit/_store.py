@@ -8,7 +8,11 @@ half-written artifact behind, only a staging directory it can resume from.
 
 ``root/index.sqlite`` indexes artifacts and their parents so runs can be
 listed and traced. The manifests on disk are the source of truth: the index
-can always be rebuilt from them with :meth:`ArtifactStore.reindex`.
+can always be rebuilt from them with :meth:`ArtifactStore.reindex`. The
+index carries a schema version (``PRAGMA user_version``), checked on open.
+
+This module imports no torch (nor any room that does), so commands that only
+read the store, and ``edgekit --help``, start at once.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import importlib.metadata
 import json
 import os
 import pathlib
@@ -30,11 +33,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
 
-from teacher._files import sha256_file
-
 MANIFEST_NAME = "manifest.json"
 INDEX_NAME = "index.sqlite"
 STAGING_NAME = ".staging"
+# Removed artifacts are renamed in here, then deleted, so none is ever seen half-deleted.
+TRASH_NAME = ".trash"
 
 # Seconds a connection waits for another process's lock before giving up.
 _BUSY_TIMEOUT_S = 30.0
@@ -48,6 +51,12 @@ _SEALED_KEYS = frozenset({"kind", "id", "created", "config", "parents", "data", 
 
 # Metrics shown by format_table, in order of preference (the first two found).
 _HEADLINE_METRICS = ("test_accuracy", "val_accuracy", "accuracy", "macro_f1", "val_loss", "loss")
+
+# The version of every table in index.sqlite, the ledger's (edgekit._ledger) included, kept in
+# `PRAGMA user_version`. Version 1 is the schema edgekit has always had: stores made before the
+# version was recorded (user_version 0) hold the same tables and are only stamped. Whoever changes
+# a table bumps this and migrates older stores in `ArtifactStore._open_index`.
+SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -65,6 +74,11 @@ CREATE TABLE IF NOT EXISTS parents (
 CREATE INDEX IF NOT EXISTS parents_by_parent ON parents (parent);
 CREATE INDEX IF NOT EXISTS artifacts_by_kind ON artifacts (kind, created);
 """
+
+
+class StoreError(Exception):
+    """A reference the store cannot resolve (no such artifact, an ambiguous prefix) or a runs
+    folder it cannot use (not a directory, an index that is not one, a newer schema)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,14 @@ class Artifact:
 # --------------------------------------------------------------------------
 # Module-level helpers
 # --------------------------------------------------------------------------
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file: `teacher._files.sha256_file`, imported when first needed (sealing an
+    artifact) since importing the teacher room loads torch, which reading a store does not need."""
+    from teacher._files import sha256_file as digest
+
+    return digest(path)
 
 
 def canonical_json(obj) -> str:
@@ -159,6 +181,8 @@ def code_version() -> str:
     Returns e.g. ``"edgekit 0.1.0+git 3f2a9c1-dirty"``. The git part is only
     present inside a git checkout; this function never raises.
     """
+    import importlib.metadata  # 30 ms of imports: only when sealing, not for `edgekit --help`
+
     try:
         version = importlib.metadata.version("edgekit")
     except Exception:
@@ -183,11 +207,17 @@ def _format_metric(value) -> str:
     return str(value)
 
 
-def format_table(artifacts: list[Artifact]) -> str:
-    """Render artifacts as a plain-text table for the ``edgekit runs`` command."""
+def format_table(artifacts: list[Artifact], notes: dict[str, str] | None = None) -> str:
+    """Render artifacts as a plain-text table for the ``edgekit runs`` command.
+
+    Args:
+        notes: A remark per artifact id (e.g. the ledger's "stale, rebuilt as ..."), shown in a
+            last NOTES column when any listed artifact has one.
+    """
     if not artifacts:
         return "(no artifacts)"
-    header = ("ID", "KIND", "CREATED (UTC)", "PARENTS", "METRICS")
+    notes = {art.id: notes[art.id] for art in artifacts if art.id in (notes or {})}
+    header = ("ID", "KIND", "CREATED (UTC)", "PARENTS", "METRICS") + (("NOTES",) if notes else ())
     rows = []
     for art in artifacts:
         manifest = art.manifest
@@ -196,7 +226,7 @@ def format_table(artifacts: list[Artifact]) -> str:
         metrics = manifest.get("metrics") or {}
         headline = [name for name in _HEADLINE_METRICS if name in metrics][:2]
         metric_text = "  ".join(f"{name}={_format_metric(metrics[name])}" for name in headline) or "-"
-        rows.append((art.id, art.kind, created, parents, metric_text))
+        rows.append((art.id, art.kind, created, parents, metric_text) + ((notes.get(art.id, "-"),) if notes else ()))
     table = [header, *rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
@@ -254,16 +284,63 @@ class ArtifactStore:
         """Open (or create) the store at ``root``.
 
         If ``index.sqlite`` is missing or empty, the index is rebuilt from the
-        artifact manifests on disk.
+        artifact manifests on disk. An index made before schema versions were
+        recorded is stamped with the current one (its tables are the same).
+
+        Raises:
+            StoreError: ``root`` is not a directory, ``index.sqlite`` is not an
+                SQLite database, or its schema is newer than this edgekit reads.
         """
         self.root = pathlib.Path(root).resolve()
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"runs folder {self.root} is not a directory")
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / INDEX_NAME
         had_index = self.db_path.is_file() and self.db_path.stat().st_size > 0
-        with self._connect() as conn:
-            conn.executescript(_SCHEMA)
+        self._open_index()
         if not had_index:
             self.reindex()
+
+    @classmethod
+    def for_reference(cls, ref: str | os.PathLike | None, default_root: str | os.PathLike) -> "ArtifactStore":
+        """The store that owns ``ref``, as MLflow and DVC resolve a path in its own store.
+
+        The path of an artifact directory sitting in a runs folder (see :func:`owning_root`) opens
+        that folder; anything else (an id, a prefix, an artifact copied somewhere on its own, None)
+        opens ``default_root``.
+        """
+        return cls(owning_root(ref) or default_root)
+
+    def _open_index(self) -> None:
+        """Create the tables if missing and check (or stamp) the schema version, in one write
+        transaction so two processes opening a new store do not race."""
+        try:
+            with self._connect() as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.db_path} has schema version {version}, newer than the {SCHEMA_VERSION} this "
+                        "edgekit reads: it was written by a newer edgekit; use that one (or a copy of the "
+                        "runs folder without index.sqlite, which is rebuilt from the manifests)"
+                    )
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                if version < SCHEMA_VERSION:  # a new index, or one from before versions were kept
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.OperationalError:
+            raise  # e.g. locked beyond the busy timeout: not a bad store
+        except sqlite3.DatabaseError as error:
+            raise StoreError(
+                f"{self.db_path} is not an edgekit index ({error}); move it aside and edgekit rebuilds "
+                "it from the artifacts' manifests"
+            ) from error
+
+    def schema_version(self) -> int:
+        """The schema version recorded in ``index.sqlite``."""
+        with self._connect() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
     def __repr__(self) -> str:
         return f"ArtifactStore({str(self.root)!r})"
@@ -368,7 +445,7 @@ class ArtifactStore:
         atomically before a single ``os.rename`` makes the artifact visible.
 
         Raises:
-            KeyError: A parent id is not in the index.
+            StoreError: A parent id is not in the index.
             ValueError: Bad kind, or ``extra`` tries to override a manifest key.
             FileNotFoundError: ``staging`` is not a directory.
         """
@@ -386,7 +463,7 @@ class ArtifactStore:
         with self._connect() as conn:
             for parent in parents:
                 if self._lookup(conn, parent) is None:
-                    raise KeyError(
+                    raise StoreError(
                         f'parent artifact "{parent}" of new {kind} is not in the index at {self.root} '
                         "(commit parents first; parents are referenced by exact id)"
                     )
@@ -447,10 +524,11 @@ class ArtifactStore:
         """Find an artifact by exact id, unique id prefix, or artifact directory path.
 
         A path may point outside the root (e.g. an artifact copied to another
-        machine); it only needs a ``manifest.json``.
+        machine); it only needs a ``manifest.json``. A directory of the root
+        that the index does not know yet (copied in) is indexed.
 
         Raises:
-            KeyError: Unknown reference, or a prefix matching several ids.
+            StoreError: Unknown reference, or a prefix matching several ids.
         """
         text = os.fspath(ref)
         if text:
@@ -460,10 +538,13 @@ class ArtifactStore:
                 return found
             directory = pathlib.Path(text)
             if (directory / MANIFEST_NAME).is_file():
+                directory = directory.resolve()
                 manifest = _read_manifest(directory)
-                return Artifact(
-                    id=manifest["id"], kind=manifest["kind"], path=directory.resolve(), manifest=manifest
-                )
+                if directory.parent == self.root:
+                    with self._connect() as conn:
+                        indexed = self._lookup(conn, manifest["id"])
+                    return indexed if indexed is not None and indexed.path == directory else self._adopt_existing(directory)
+                return Artifact(id=manifest["id"], kind=manifest["kind"], path=directory, manifest=manifest)
             with self._connect() as conn:
                 rows = conn.execute(
                     "SELECT id, kind, path, manifest_json FROM artifacts WHERE substr(id, 1, ?) = ? ORDER BY id",
@@ -473,8 +554,36 @@ class ArtifactStore:
                 return self._artifact_from_row(rows[0])
             if len(rows) > 1:
                 matches = ", ".join(row[0] for row in rows)
-                raise KeyError(f'artifact prefix "{text}" is ambiguous in {self.root}: matches {matches}')
-        raise KeyError(f'no artifact "{text}" in {self.root}')
+                raise StoreError(f'artifact prefix "{text}" is ambiguous in {self.root}: matches {matches}')
+        raise StoreError(f'no artifact "{text}" in {self.root}')
+
+    def find(self, kind: str, config: dict, parents: list[str] = (), data=None) -> Artifact | None:
+        """The newest sealed artifact made by the same stage from the same inputs, or None.
+
+        An artifact's id hashes its files too (a run that is not bit-reproducible seals another id),
+        so it cannot be computed before the work; this finds a match on what the work was given:
+        ``kind``, ``config`` (compared as canonical JSON, as :meth:`staging_dir` names it, so tuples
+        match lists) and ``parents`` (in order), and on ``data`` too when given (e.g. the file
+        hashes of the real data a teacher read, which its config does not name). Call it before
+        :meth:`staging_dir` to reuse a stage already run instead of running it again.
+        """
+        _check_kind(kind)
+        wanted = canonical_json({"config": config, "parents": list(parents)})
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT id, kind, path, manifest_json FROM artifacts WHERE kind = ? ORDER BY created DESC, id DESC",
+                (kind,),
+            ).fetchall()
+        for row in rows:
+            artifact = self._artifact_from_row(row)
+            manifest = artifact.manifest
+            if canonical_json({"config": manifest.get("config"), "parents": manifest.get("parents") or []}) != wanted:
+                continue
+            if data is not None and canonical_json(manifest.get("data")) != canonical_json(data):
+                continue
+            if (artifact.path / MANIFEST_NAME).is_file():  # not deleted behind the index's back
+                return artifact
+        return None
 
     def list(self, kind: str | None = None) -> list[Artifact]:
         """All indexed artifacts (optionally of one kind), oldest first."""
@@ -535,7 +644,7 @@ class ArtifactStore:
         atomically and the index row updated.
 
         Raises:
-            KeyError: Unknown artifact.
+            StoreError: Unknown artifact.
             ValueError: A sealed field was given.
         """
         sealed = sorted(_SEALED_KEYS & fields.keys())
@@ -581,3 +690,67 @@ class ArtifactStore:
             for artifact in artifacts:
                 self._upsert(conn, artifact)
         return len(artifacts)
+
+    def remove(self, artifact_id: str) -> Artifact:
+        """Delete an artifact of this store, directory and index rows together; returns it.
+
+        The directory is renamed into ``root/.trash`` in the same transaction that drops its rows,
+        so readers see the artifact whole or not at all, then deleted. An artifact that another in
+        the index names as a parent is refused: remove the children first.
+
+        Raises:
+            StoreError: Unknown artifact, one outside the root, or one with children.
+        """
+        artifact = self.get(artifact_id)
+        if artifact.path.parent != self.root:
+            raise StoreError(f"{artifact.id} at {artifact.path} is not a directory of {self.root}")
+        trash = self.root / TRASH_NAME
+        self._empty_trash()
+        trash.mkdir(exist_ok=True)
+        binned = trash / f"{artifact.id}.{os.getpid()}.{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")  # no child can be committed between the check and the removal
+            children = [row[0] for row in conn.execute("SELECT child FROM parents WHERE parent = ? ORDER BY child",
+                                                       (artifact.id,))]
+            if children:
+                raise StoreError(f"{artifact.id} is a parent of {', '.join(children)}: remove those first")
+            conn.execute("DELETE FROM parents WHERE child = ?", (artifact.id,))
+            conn.execute("DELETE FROM artifacts WHERE id = ?", (artifact.id,))
+            os.rename(artifact.path, binned)  # if this fails, the rows come back with the rollback
+            try:
+                conn.commit()
+            except BaseException:
+                os.rename(binned, artifact.path)
+                raise
+        _fsync_dir(self.root)
+        shutil.rmtree(binned, ignore_errors=True)
+        return artifact
+
+    def _empty_trash(self) -> None:
+        """Delete what an earlier removal left in the trash (it was killed before its rmtree)."""
+        trash = self.root / TRASH_NAME
+        if trash.is_dir():
+            for leftover in trash.iterdir():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def owning_root(ref: str | os.PathLike | None) -> pathlib.Path | None:
+    """The runs folder an artifact directory given by path belongs to, or None.
+
+    ``ref`` names an artifact directory when it holds a ``manifest.json``; its parent is a runs
+    folder when it holds ``index.sqlite`` or other artifact directories. An id or a prefix, and an
+    artifact copied somewhere on its own, belong to no folder of their own (None).
+    """
+    if ref is None or not os.fspath(ref):
+        return None
+    directory = pathlib.Path(ref)
+    if not (directory / MANIFEST_NAME).is_file():
+        return None
+    directory = directory.resolve()
+    parent = directory.parent
+    if (parent / INDEX_NAME).is_file():
+        return parent
+    for sibling in parent.iterdir():
+        if sibling != directory and not sibling.name.startswith(".") and (sibling / MANIFEST_NAME).is_file():
+            return parent
+    return None

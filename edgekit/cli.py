@@ -14,7 +14,7 @@ import synth
 import teacher
 from edgekit import _audit, _explain, _pipeline, _unlearn
 from edgekit._ledger import Ledger, LedgerError
-from edgekit._store import ArtifactStore, format_table
+from edgekit._store import ArtifactStore, StoreError, format_table
 
 
 def _records(text: str) -> list[str]:
@@ -547,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (teacher.ApneaDataError, teacher.ImageDataError, edge_export.BundleError, KeyError, ValueError, LedgerError,
-            FileNotFoundError) as error:
+            StoreError, FileNotFoundError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"edgekit: error: {message}", file=sys.stderr)
         return 2

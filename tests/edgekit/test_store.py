@@ -3,15 +3,20 @@
 import json
 import os
 import pathlib
+import shutil
+import sqlite3
 
 import pytest
 
 from edgekit._store import (
+    SCHEMA_VERSION,
     Artifact,
     ArtifactStore,
+    StoreError,
     canonical_json,
     code_version,
     format_table,
+    owning_root,
     sha256_file,
     write_json_atomic,
 )
@@ -128,9 +133,9 @@ def test_staging_dir_name_depends_on_config_and_parents(store):
     assert a.name.startswith("teacher-")
 
 
-def test_commit_with_unknown_parent_raises_key_error(store):
+def test_commit_with_unknown_parent_raises_store_error(store):
     staging = store.staging_dir("student", {})
-    with pytest.raises(KeyError, match="teacher-000000000000"):
+    with pytest.raises(StoreError, match="teacher-000000000000"):
         store.commit(
             staging, kind="student", config={}, parents=["teacher-000000000000"],
             data="synthetic", metrics={}, code_version="v",
@@ -156,18 +161,18 @@ def test_get_by_exact_id_prefix_and_path(store, tmp_path):
     assert copied.path == outside.resolve()
 
 
-def test_get_unknown_raises_key_error(store):
+def test_get_unknown_raises_store_error(store):
     make_artifact(store)
-    with pytest.raises(KeyError, match='no artifact "student-nope"'):
+    with pytest.raises(StoreError, match='no artifact "student-nope"'):
         store.get("student-nope")
-    with pytest.raises(KeyError, match="no artifact"):
+    with pytest.raises(StoreError, match="no artifact"):
         store.get("")
 
 
 def test_ambiguous_prefix_raises_listing_matches(store):
     a = make_artifact(store, config={"lr": 0.01})
     b = make_artifact(store, config={"lr": 0.02})
-    with pytest.raises(KeyError, match="ambiguous") as excinfo:
+    with pytest.raises(StoreError, match="ambiguous") as excinfo:
         store.get("teacher-")
     assert a.id in str(excinfo.value) and b.id in str(excinfo.value)
 
@@ -309,3 +314,178 @@ def test_artifact_is_frozen(store):
     assert isinstance(art, Artifact)
     with pytest.raises(AttributeError):
         art.id = "other"
+
+
+# -- errors, schema version --------------------------------------------------
+
+
+def test_store_error_is_not_a_key_error(store):
+    """A programming KeyError must not pass for "no such artifact" (the CLI reports StoreError only)."""
+    assert not issubclass(StoreError, KeyError)
+    with pytest.raises(StoreError):
+        store.get("teacher-000000000000")
+
+
+def _user_version(path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _set_user_version(path, version: int) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(f"PRAGMA user_version = {version}")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_a_new_index_records_the_schema_version(store):
+    assert store.schema_version() == SCHEMA_VERSION == _user_version(store.db_path)
+
+
+def test_an_index_from_before_versions_is_stamped_and_keeps_its_artifacts(store):
+    """Kits before the version wrote the same tables with user_version 0: opening only stamps it."""
+    teacher = make_artifact(store, kind="teacher")
+    student = make_artifact(store, kind="student", parents=[teacher.id])
+    _set_user_version(store.db_path, 0)
+
+    reopened = ArtifactStore(store.root)
+    assert reopened.schema_version() == SCHEMA_VERSION
+    assert [a.id for a in reopened.list()] == [teacher.id, student.id]
+    assert [a.id for a in reopened.children(teacher.id)] == [student.id]
+
+
+def test_an_index_from_a_newer_kit_is_refused_and_left_alone(store):
+    art = make_artifact(store)
+    _set_user_version(store.db_path, SCHEMA_VERSION + 1)
+    with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1}, newer than the {SCHEMA_VERSION}"):
+        ArtifactStore(store.root)
+    assert _user_version(store.db_path) == SCHEMA_VERSION + 1
+    assert (art.path / "manifest.json").is_file()
+
+
+def test_a_file_that_is_not_an_index_or_a_folder_is_refused(tmp_path):
+    root = tmp_path / "runs"
+    root.mkdir()
+    (root / "index.sqlite").write_bytes(b"this is not sqlite, but long enough to have a header" * 4)
+    with pytest.raises(StoreError, match="is not an edgekit index"):
+        ArtifactStore(root)
+    (tmp_path / "plain-file").write_text("x")
+    with pytest.raises(StoreError, match="is not a directory"):
+        ArtifactStore(tmp_path / "plain-file")
+
+
+# -- references by path ------------------------------------------------------
+
+
+def test_an_artifact_path_resolves_in_its_own_runs_folder(tmp_path):
+    """`runs-b/teacher-x` opens runs-b, whatever the default runs folder, so its parents are found."""
+    other = ArtifactStore(tmp_path / "runs-b")
+    teacher = make_artifact(other, kind="teacher")
+    student = make_artifact(other, kind="student", parents=[teacher.id])
+    default = tmp_path / "runs-a"
+
+    owner = ArtifactStore.for_reference(student.path, default)
+    assert owner.root == other.root
+    assert owner.get(str(student.path)).id == student.id
+    assert [a.id for a in owner.lineage(str(student.path))] == [teacher.id]
+    # Relative paths too.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        assert ArtifactStore.for_reference(f"runs-b/{student.id}", default).root == other.root
+    # An id, a prefix or nothing: the default store.
+    assert ArtifactStore.for_reference(student.id, default).root == default.resolve()
+    assert ArtifactStore.for_reference(None, default).root == default.resolve()
+
+
+def test_a_runs_folder_without_its_index_is_still_one(tmp_path):
+    other = ArtifactStore(tmp_path / "runs-b")
+    teacher = make_artifact(other, kind="teacher")
+    student = make_artifact(other, kind="student", parents=[teacher.id])
+    os.remove(other.db_path)
+    assert owning_root(student.path) == other.root  # beside another artifact
+    lone = tmp_path / "copied" / teacher.id
+    lone.mkdir(parents=True)
+    (lone / "manifest.json").write_text((teacher.path / "manifest.json").read_text())
+    assert owning_root(lone) is None  # on its own: read from the default store, as before
+    assert owning_root(tmp_path / "nowhere") is None and owning_root("teacher-") is None
+
+
+def test_get_by_path_indexes_a_directory_copied_into_the_root(store, tmp_path):
+    elsewhere = ArtifactStore(tmp_path / "elsewhere")
+    art = make_artifact(elsewhere)
+    copy = store.root / art.id
+    shutil.copytree(art.path, copy)
+    assert store.list() == []
+    assert store.get(str(copy)).path == copy
+    assert [a.id for a in store.list()] == [art.id]
+
+
+# -- find ----------------------------------------------------------------------
+
+
+def test_find_returns_the_artifact_made_from_the_same_inputs(store):
+    teacher = make_artifact(store, kind="teacher", config={"epochs": 2, "records": ["a03", "c03"]})
+    student = make_artifact(store, kind="student", config={"arch": "small"}, parents=[teacher.id])
+
+    assert store.find("teacher", {"records": ("a03", "c03"), "epochs": 2}) == teacher  # tuples match lists
+    assert store.find("student", {"arch": "small"}, [teacher.id]) == student
+    assert store.find("student", {"arch": "small"}) is None  # other parents
+    assert store.find("student", {"arch": "big"}, [teacher.id]) is None
+    assert store.find("synth", {"arch": "small"}, [teacher.id]) is None
+    assert store.find("teacher", {"epochs": 2, "records": ["a03", "c03"]},
+                      data=[{"dataset": "toy", "split": "train"}]) == teacher
+    assert store.find("teacher", {"epochs": 2, "records": ["a03", "c03"]}, data=[{"dataset": "other"}]) is None
+
+
+def test_find_prefers_the_newest_of_two_runs_and_skips_deleted_ones(store):
+    first = make_artifact(store, files={"weights.bin": b"run 1"})
+    second = make_artifact(store, files={"weights.bin": b"run 2"})  # same inputs, other result
+    assert first.id != second.id
+    assert store.find("teacher", {"lr": 0.01}) == second
+    shutil.rmtree(second.path)  # behind the index's back
+    assert store.find("teacher", {"lr": 0.01}) == first
+
+
+# -- remove ----------------------------------------------------------------------
+
+
+def test_remove_takes_the_directory_and_its_rows_and_refuses_a_parent(store):
+    teacher = make_artifact(store, kind="teacher")
+    student = make_artifact(store, kind="student", parents=[teacher.id])
+    with pytest.raises(StoreError, match=f"parent of {student.id}"):
+        store.remove(teacher.id)
+    assert teacher.path.is_dir() and [a.id for a in store.list()] == [teacher.id, student.id]
+
+    assert store.remove(student.id).id == student.id
+    assert not student.path.exists()
+    assert [a.id for a in store.list()] == [teacher.id]
+    assert store.children(teacher.id) == []
+    assert list((store.root / ".trash").iterdir()) == []
+    store.remove(teacher.id)
+    assert store.list() == [] and not teacher.path.exists()
+    assert [a.id for a in ArtifactStore(store.root).list()] == []  # nothing left for a reindex either
+    with pytest.raises(StoreError, match="no artifact"):
+        store.remove(teacher.id)
+
+
+def test_remove_clears_what_an_interrupted_removal_left(store):
+    art = make_artifact(store)
+    leftover = store.root / ".trash" / "synth-123456789abc.1.x"
+    leftover.mkdir(parents=True)
+    (leftover / "big.bin").write_bytes(b"x")
+    store.remove(art.id)
+    assert list((store.root / ".trash").iterdir()) == []
+
+
+def test_format_table_shows_notes_when_there_are_some(store):
+    teacher = make_artifact(store, kind="teacher")
+    student = make_artifact(store, kind="student", parents=[teacher.id])
+    assert "NOTES" not in format_table(store.list(), {})
+    lines = format_table(store.list(), {student.id: "stale, rebuilt as student-0123456789ab"}).splitlines()
+    assert lines[0].rstrip().endswith("NOTES")
+    assert lines[1].endswith("-") and lines[2].endswith("stale, rebuilt as student-0123456789ab")
