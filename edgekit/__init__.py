@@ -9,7 +9,7 @@ _EXPORTS = {
     "ArtifactStore": "edgekit._store",
     "code_version": "edgekit._store",
     "evaluate_teacher": "edgekit._pipeline",
-    "run_demo": "edgekit._demo",
+    "run_demo": "edgekit._pipeline",
     "train_teacher": "edgekit._pipeline",
 }
 
