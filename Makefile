@@ -14,7 +14,7 @@ setup:
 	$(UV) sync --locked
 
 demo: setup
-	$(UV) run edgekit demo --out runs/demo
+	$(UV) run edgekit demo --runs runs/demo
 
 test: setup
 	$(UV) run pytest $(PYTEST_ARGS)

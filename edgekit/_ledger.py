@@ -233,3 +233,101 @@ class Ledger:
             frontier = [child for child in children if child not in found]
             found += frontier
         return found
+
+    # -- what the runs listing and prune show ----------------------------------
+
+    def notes(self) -> dict[str, str]:
+        """A remark per artifact the ledger knows something about, for `edgekit runs`: stale ones
+        ("stale (request 1)", "stale, rebuilt as synth-...") and teachers an unlearning request
+        replaced, which still hold the forgotten data."""
+        notes: dict[str, str] = {}
+        with self._transaction() as conn:
+            verified = conn.execute("SELECT id, lineage, base_teacher, produced FROM unlearning_requests "
+                                    "WHERE status = ? ORDER BY id", (VERIFIED,)).fetchall()
+            for row in verified:
+                notes[row["base_teacher"]] = (f"contains forgotten data (request {row['id']}); in service: "
+                                              f"{self._serving(conn, row['lineage'])}")
+            for row in verified:
+                if row["produced"] == self._serving(conn, row["lineage"]):
+                    notes[row["produced"]] = f"in service (request {row['id']})"
+            for row in conn.execute("SELECT artifact, request, rebuilt_as FROM stale_artifacts ORDER BY rowid"):
+                notes[row["artifact"]] = _stale_note(row["request"], row["rebuilt_as"])
+        return notes
+
+    def prune_plan(self, *, stale: bool = False, unreferenced: bool = False) -> tuple[list[tuple[Artifact, str]],
+                                                                                       list[tuple[Artifact, str]]]:
+        """What `edgekit prune` may remove, children before parents, and what it keeps of the rest
+        it was asked about; each with its reason.
+
+        stale: artifacts an unlearning request marked stale, once `edgekit rebuild` has remade them
+        (before, the rebuild still needs their recipe). unreferenced: artifacts not made from a
+        teacher in service, nor one such an artifact was made from (a teacher whose request was not
+        verified, an artifact whose parent is gone, a cache such as the explainer's VAE). Never
+        removed: a teacher in service, and an artifact a kept one was made from.
+        """
+        artifacts = {artifact.id: artifact for artifact in self.store.list()}
+        children: dict[str, list[str]] = {artifact_id: [] for artifact_id in artifacts}
+        for artifact in artifacts.values():
+            for parent in artifact.manifest.get("parents") or []:
+                if parent in children:
+                    children[parent].append(artifact.id)
+        with self._transaction() as conn:
+            stale_rows = {row["artifact"]: (row["request"], row["rebuilt_as"])
+                          for row in conn.execute("SELECT artifact, request, rebuilt_as FROM stale_artifacts")}
+            serving = {self._serving(conn, lineage_of(artifact)) for artifact in artifacts.values()
+                       if artifact.kind == "teacher"}
+        reasons: dict[str, str] = {}
+        kept: dict[str, str] = {}
+        if stale:
+            for artifact_id, (request, rebuilt_as) in stale_rows.items():
+                if artifact_id not in artifacts:
+                    continue
+                if rebuilt_as is None:
+                    kept[artifact_id] = f"stale (request {request}), not rebuilt yet: edgekit rebuild needs its recipe"
+                else:
+                    reasons[artifact_id] = _stale_note(request, rebuilt_as)
+        if unreferenced:
+            live, frontier = set(), [artifact_id for artifact_id in serving if artifact_id in artifacts]
+            while frontier:  # made from a teacher in service, at any depth (a teacher unlearned from it
+                live.update(frontier)  # is live only in service itself)
+                frontier = [child for artifact_id in frontier for child in children[artifact_id]
+                            if child not in live and child not in stale_rows
+                            and (artifacts[child].kind != "teacher" or child in serving)]
+            needed, frontier = set(live), list(live)
+            while frontier:  # and what those were made from
+                frontier = [parent for artifact_id in frontier
+                            for parent in artifacts[artifact_id].manifest.get("parents") or []
+                            if parent in artifacts and parent not in needed]
+                needed.update(frontier)
+            for artifact_id in artifacts:
+                if artifact_id not in needed and artifact_id not in stale_rows:
+                    reasons[artifact_id] = "unreferenced: not made from a teacher in service, nor one it was made from"
+        for artifact_id in list(reasons):
+            if artifact_id in serving:
+                kept[artifact_id] = "a teacher in service"
+                del reasons[artifact_id]
+        changed = True
+        while changed:  # an artifact something kept was made from stays too
+            changed = False
+            for artifact_id in list(reasons):
+                keeping = [child for child in children[artifact_id] if child not in reasons]
+                if keeping:
+                    kept[artifact_id] = (f"{reasons.pop(artifact_id)}, but {', '.join(keeping)} (kept) "
+                                         "was made from it")
+                    changed = True
+        order, placed = [], set()
+        while len(order) < len(reasons):  # children first
+            for artifact_id in reasons:
+                if artifact_id not in placed and all(child in placed for child in children[artifact_id]):
+                    order.append(artifact_id)
+                    placed.add(artifact_id)
+        return ([(artifacts[artifact_id], reasons[artifact_id]) for artifact_id in order],
+                [(artifacts[artifact_id], reason) for artifact_id, reason in kept.items()])
+
+
+def _stale_note(request: int, rebuilt_as: str | None) -> str:
+    if rebuilt_as is None:
+        return f"stale (request {request})"
+    if rebuilt_as == "-":
+        return f"stale (request {request}), nothing to rebuild"
+    return f"stale (request {request}), rebuilt as {rebuilt_as}"

@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import edge_export
-import student
-import synth
-import teacher
-from edgekit import _audit, _explain, _pipeline, _unlearn
 from edgekit._ledger import Ledger, LedgerError
 from edgekit._store import ArtifactStore, StoreError, format_table
+
+
+class _Lazy:
+    """A module imported on its first attribute access. The rooms and the wiring load torch (1 GB,
+    seconds); parsing arguments, `--help` and the store's commands need none of it."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attribute: str):
+        return getattr(importlib.import_module(self._name), attribute)
+
+    def __repr__(self) -> str:
+        return f"<module {self._name!r}, imported on first use>"
+
+
+if TYPE_CHECKING:
+    import edge_export
+    import student
+    import synth
+    import teacher
+    from edgekit import _audit, _explain, _pipeline, _unlearn
+else:
+    edge_export, student, synth, teacher = (_Lazy(name) for name in ("edge_export", "student", "synth", "teacher"))
+    _audit, _explain, _pipeline, _unlearn = (_Lazy(f"edgekit.{name}") for name in ("_audit", "_explain", "_pipeline",
+                                                                                    "_unlearn"))
 
 
 def _records(text: str) -> list[str]:
@@ -22,12 +46,45 @@ def _records(text: str) -> list[str]:
 
 
 def _runs_dir(args) -> str:
-    return args.out or os.environ.get("EDGEKIT_RUNS") or "runs"
+    return args.runs or os.environ.get("EDGEKIT_RUNS") or "runs"
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _store_for(args, ref: str) -> ArtifactStore:
+    """The store a command reads `ref` from and seals its results in: the runs folder an artifact
+    directory given by path sits in (so its parents are found there), else --runs."""
+    store = ArtifactStore.for_reference(ref, _runs_dir(args))
+    if args.runs and store.root != Path(args.runs).resolve():
+        raise StoreError(f"{ref} belongs to the runs folder {store.root}, not to --runs {args.runs}: "
+                         "name the artifact by id, or drop --runs")
+    return store
+
+
+def _given(**options) -> dict:
+    """The options given on the command line (not None): the configs' own defaults stand for the
+    rest, so the CLI does not repeat them (nor import them for --help)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def _check_choice(value: str, known, what: str) -> None:
+    """Choices checked in the command, once their room is imported, not by argparse (which would
+    import it for every --help)."""
+    if value not in known:
+        raise ValueError(f"unknown {what} {value!r}; known: {', '.join(known)}")
+
+
+class _RunsAlias(argparse.Action):
+    """`--out DIR`, the runs folder's name before `--runs`: still taken, with a note on stderr."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"edgekit: note: {option_string} for the runs folder is deprecated; use --runs {values}",
+              file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _add_common(parser: argparse.ArgumentParser, runs_default: str = "$EDGEKIT_RUNS, else ./runs") -> None:
     parser.add_argument("--data-dir", help="data directory (default: $EDGEKIT_DATA, else ./data)")
-    parser.add_argument("--out", help="runs directory holding artifacts (default: $EDGEKIT_RUNS, else ./runs)")
+    parser.add_argument("--runs", metavar="DIR", help=f"runs directory holding artifacts (default: {runs_default})")
+    parser.add_argument("--out", dest="runs", action=_RunsAlias, help=argparse.SUPPRESS)  # deprecated: --runs
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -70,6 +127,8 @@ def _format_figures(figures: dict) -> str:
 def cmd_teacher_train(args) -> int:
     if args.dataset not in teacher.DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}; known: {', '.join(teacher.DATASETS)}")
+    if args.arch:
+        _check_choice(args.arch, teacher.list_models(), "model")
     if args.dataset != "apnea-ecg":
         return _train_image_teacher(args)
     if args.download:
@@ -130,7 +189,7 @@ def _format_image_figures(figures: dict) -> str:
 
 def cmd_teacher_eval(args) -> int:
     records = _records(args.records) if args.records else list(teacher.TEST_RECORDS)
-    store = ArtifactStore(_runs_dir(args))
+    store = _store_for(args, args.artifact)
     figures = _pipeline.evaluate_teacher(store, args.artifact, records, args.data_dir, progress=not args.quiet)
     image = "night" not in figures
     if args.plot and not image:
@@ -144,22 +203,23 @@ def cmd_teacher_eval(args) -> int:
 
 def cmd_synth_generate(args) -> int:
     config = synth.SynthConfig(
-        size=args.size,
+        **_given(size=args.size),
         labels=args.labels,
         generators=args.generators,
         premove_max_steps=args.premove_steps,
         privacy_weight=args.privacy_weight,
         seed=args.seed,
     )
-    store = ArtifactStore(_runs_dir(args))
+    store = _store_for(args, args.teacher)
     artifact = _pipeline.synthesise(store, args.teacher, config, args.data_dir, resume=args.resume,
                                     progress=not args.quiet)
     return _report_trained(artifact)
 
 
 def cmd_synth_audit(args) -> int:
-    config = _audit.AuditConfig(samples=args.samples, epochs=args.epochs, team_size=args.team_size, seed=args.seed)
-    report = _audit.audit_synthetic(ArtifactStore(_runs_dir(args)), args.synth, args.data_dir, config,
+    config = _audit.AuditConfig(**_given(samples=args.samples, epochs=args.epochs, team_size=args.team_size),
+                                seed=args.seed)
+    report = _audit.audit_synthetic(_store_for(args, args.synth), args.synth, args.data_dir, config,
                                     progress=not args.quiet)
     if args.json:
         _print_json(report)
@@ -169,7 +229,8 @@ def cmd_synth_audit(args) -> int:
 
 
 def cmd_student_distill(args) -> int:
-    store = ArtifactStore(_runs_dir(args))
+    _check_choice(args.arch, teacher.list_models(), "model")
+    store = _store_for(args, args.synth)
     artifact = _pipeline.distill(
         store, args.synth, args.arch, args.data_dir, labels=args.labels, temperature=args.temperature,
         epochs=args.epochs, size=args.size, seed=args.seed, device=args.device, resume=args.resume,
@@ -179,7 +240,8 @@ def cmd_student_distill(args) -> int:
 
 
 def cmd_export(args) -> int:
-    store = ArtifactStore(_runs_dir(args))
+    _check_choice(args.quantize, edge_export.QUANTIZE_MODES, "quantize mode")
+    store = _store_for(args, args.student)
     artifact = _pipeline.export(store, args.student, args.quantize, progress=not args.quiet)
     print(artifact.id)
     bundle = artifact.manifest["bundle"]
@@ -192,7 +254,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    path = args.bundle if os.path.isdir(args.bundle) else ArtifactStore(_runs_dir(args)).get(args.bundle).path
+    path = args.bundle if os.path.isdir(args.bundle) else _store_for(args, args.bundle).get(args.bundle).path
     bundle = edge_export.load_bundle(path)
     result = edge_export.replay_night(bundle, args.record, args.data_dir, progress=not args.quiet)
     if args.csv:
@@ -214,7 +276,9 @@ def cmd_replay(args) -> int:
 def cmd_explain(args) -> int:
     if (args.minute is None) == (not args.night):
         raise ValueError("say which minute to explain: --minute N, or --night for every flagged minute")
-    store = ArtifactStore(args.runs or os.environ.get("EDGEKIT_RUNS") or "runs")
+    _check_choice(args.method, student.METHODS, "explanation method")
+    _check_choice(args.target, teacher.LABEL_NAMES, "target class")
+    store = _store_for(args, args.artifact)
     minutes = None if args.night else [args.minute]
     result = _explain.explain_minutes(store, args.artifact, args.record, minutes, method=args.method,
                                       target=args.target, data_dir=args.data_dir, progress=not args.quiet)
@@ -234,7 +298,30 @@ def cmd_explain(args) -> int:
 
 def cmd_runs(args) -> int:
     store = ArtifactStore(_runs_dir(args))
-    print(format_table(store.list(args.kind)))
+    print(format_table(store.list(args.kind), Ledger(store).notes()))
+    return 0
+
+
+def cmd_prune(args) -> int:
+    if not (args.stale or args.unreferenced):
+        raise ValueError("say what to prune: --stale, --unreferenced, or both")
+    store = ArtifactStore(_runs_dir(args))
+    going, kept = Ledger(store).prune_plan(stale=args.stale, unreferenced=args.unreferenced)
+    width = max([len(artifact.id) for artifact, _ in going + kept] or [0])
+    if not going:
+        print(f"nothing to prune in {store.root}")
+    elif not args.yes:
+        print(f"would remove {len(going)} artifact(s) from {store.root} (nothing removed; rerun with --yes):")
+    for artifact, reason in going:
+        if args.yes:
+            store.remove(artifact.id)
+        print(f"  {'removed ' if args.yes else ''}{artifact.id:<{width}}  {reason}")
+    if args.yes and going:
+        print(f"{len(going)} artifact(s) removed from {store.root}")
+    if kept:
+        print("kept:")
+        for artifact, reason in kept:
+            print(f"  {artifact.id:<{width}}  {reason}")
     return 0
 
 
@@ -275,7 +362,7 @@ def format_certificate(result: dict) -> str:
 
 def cmd_unlearn(args) -> int:
     kind, targets = _request_targets(args)
-    store = ArtifactStore(_runs_dir(args))
+    store = _store_for(args, args.teacher)
     result = _unlearn.unlearn(store, args.teacher, kind, targets, args.reason, who=args.who,
                               references=args.references, data_dir=args.data_dir,
                               test_records=_records(args.test_records) if args.test_records else None,
@@ -289,7 +376,7 @@ def cmd_unlearn(args) -> int:
 
 
 def cmd_guides(args) -> int:
-    guides = _unlearn.prepare_guides(ArtifactStore(_runs_dir(args)), args.teacher, folds=args.folds,
+    guides = _unlearn.prepare_guides(_store_for(args, args.teacher), args.teacher, folds=args.folds,
                                      data_dir=args.data_dir, progress=not args.quiet)
     seconds = sum(guide.manifest["metrics"]["seconds"] for guide in guides)
     print(f"{len(guides)} guides for teacher {guides[0].manifest['config']['teacher']} "
@@ -351,7 +438,7 @@ def _night_call(night: dict) -> str:
 
 
 def cmd_demo(args) -> int:
-    figures = _pipeline.run_demo(args.out or "runs/demo", progress=not args.quiet)
+    figures = _pipeline.run_demo(args.runs or "runs/demo", progress=not args.quiet)
     print(_format_figures({**figures, "artifact": figures["teacher"]}))
     made = figures["synth_metrics"]
     print(f"synthetic set {figures['synth']}: {made['samples']} RR windows from the teacher alone "
@@ -374,8 +461,8 @@ def cmd_demo(args) -> int:
         print(f"why: no minute of {night_name} was flagged, so there is nothing to explain")
     print(format_certificate(figures["unlearning"]))
     print(f"certificate: {figures['certificate_page']}")
-    print(f"artifacts in {figures['runs']} (list them with: edgekit runs --out {figures['runs']}; "
-          f"the ledger with: edgekit ledger --out {figures['runs']})")
+    print(f"artifacts in {figures['runs']} (list them with: edgekit runs --runs {figures['runs']}; "
+          f"the ledger with: edgekit ledger --runs {figures['runs']})")
     return 0
 
 
@@ -387,8 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
     teacher_commands = teacher_parser.add_subparsers(dest="teacher_command", required=True)
 
     train = teacher_commands.add_parser("train", help="train a teacher; prints the artifact id")
-    train.add_argument("--dataset", required=True, help=f"one of: {', '.join(teacher.DATASETS)}")
-    train.add_argument("--arch", help=f"registered model (default per dataset): {', '.join(teacher.list_models())}")
+    train.add_argument("--dataset", required=True,
+                       help="apnea-ecg or an image dataset (an unknown name is refused, listing the known ones)")
+    train.add_argument("--arch", help="registered model (default per dataset; an unknown name is refused, "
+                                      "listing the registry)")
     train.add_argument("--epochs", type=int, help="default: the dataset's recipe")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
@@ -418,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth_commands = synth_parser.add_subparsers(dest="synth_command", required=True)
     generate = synth_commands.add_parser("generate", help="Gen{h1}: AM through generators; prints the artifact id")
     generate.add_argument("teacher", help="teacher artifact id, unique id prefix, or directory")
-    generate.add_argument("--size", type=int, default=synth.SynthConfig.size, help="samples to synthesise")
+    generate.add_argument("--size", type=int, help="samples to synthesise (default: synth.SynthConfig's)")
     generate.add_argument("--labels", choices=("soft", "hard"), default="soft", help="what students learn from")
     generate.add_argument("--generators", type=int,
                           help="generators optimised side by side (default: per input kind, synth.MODALITY_DEFAULTS)")
@@ -436,11 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
         "audit", help="how traceable a synthetic set is: nearest neighbours, fooling/hidden-message rates, "
                       "team and patient identifiers (ECG)")
     audit.add_argument("synth", help="synth artifact id, unique id prefix, or directory")
-    audit.add_argument("--samples", type=int, default=_audit.AuditConfig.samples,
-                       help="synthetic and unseen real samples scored")
+    audit.add_argument("--samples", type=int,
+                       help="synthetic and unseen real samples scored (default: the audit config's)")
     audit.add_argument("--epochs", type=int, help="epochs of the classifiers the audit trains (default: the teacher's)")
-    audit.add_argument("--team-size", type=int, default=_audit.AuditConfig.team_size,
-                       help="ECG: synthetic samples per team")
+    audit.add_argument("--team-size", type=int,
+                       help="ECG: synthetic samples per team (default: the audit config's)")
     audit.add_argument("--seed", type=int, default=0)
     audit.add_argument("--json", action="store_true", help="print the whole report as JSON")
     _add_common(audit)
@@ -450,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     student_commands = student_parser.add_subparsers(dest="student_command", required=True)
     distill = student_commands.add_parser("distill", help="train a student on a synthetic set; prints its id")
     distill.add_argument("synth", help="synth artifact id, unique id prefix, or directory")
-    distill.add_argument("--arch", required=True, help=f"registered model: {', '.join(teacher.list_models())}")
+    distill.add_argument("--arch", required=True,
+                         help="registered model (an unknown name is refused, listing the registry)")
     distill.add_argument("--labels", choices=("soft", "hard"), help="default: the synthetic set's")
     distill.add_argument("--temperature", type=float,
                          help="softmax temperature of soft labels (default: the dataset's student recipe)")
@@ -464,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="a student as an ExecuTorch bundle for phones; prints its id")
     export.add_argument("student", help="student artifact id, unique id prefix, or directory")
-    export.add_argument("--quantize", choices=edge_export.QUANTIZE_MODES, default="int8",
+    export.add_argument("--quantize", default="int8",
                         help="int8: PT2E, XNNPACK quantizer, calibrated on the synthetic set (default); none: fp32")
     _add_common(export)
     export.set_defaults(func=cmd_export)
@@ -483,8 +573,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--record", required=True, help="night, e.g. x05")
     explain.add_argument("--minute", type=int, help="minute of the night to explain (from 0)")
     explain.add_argument("--night", action="store_true", help="every flagged minute of the night, into one HTML report")
-    explain.add_argument("--method", choices=student.METHODS, default="neuromask")
-    explain.add_argument("--target", choices=teacher.LABEL_NAMES, default="apnea", help="the class whose evidence is shown")
+    explain.add_argument("--method", default="neuromask",
+                         help="explanation method (default: neuromask; an unknown one is refused, listing the others)")
+    explain.add_argument("--target", default="apnea", help="the class whose evidence is shown (default: apnea)")
     explain.add_argument("--out", help="figure (.png) or, with --night, report (.html) path")
     # --out names the figure here (as the issue's command line has it), so the runs directory is --runs.
     explain.add_argument("--runs", help="runs directory holding artifacts (default: $EDGEKIT_RUNS, else ./runs)")
@@ -516,8 +607,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "those already made are listed, not made again")
     guides.add_argument("teacher", help="teacher artifact id, unique id prefix, or directory")
     guides.add_argument("--folds", type=int,
-                        help=f"folds in each of the {teacher.GUIDE_PARTITIONS} splits of the nights, one guide each "
-                             f"(default {teacher.GUIDE_FOLDS}); a teacher keeps one set")
+                        help="folds in each of the splits of the nights (teacher.GUIDE_PARTITIONS), one guide each "
+                             "(default: teacher.GUIDE_FOLDS); a teacher keeps one set")
     _add_common(guides)
     guides.set_defaults(func=cmd_guides)
 
@@ -531,25 +622,50 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(ledger)
     ledger.set_defaults(func=cmd_ledger)
 
-    runs = commands.add_parser("runs", help="list the artifacts of a runs directory")
+    runs = commands.add_parser("runs", help="list the artifacts of a runs directory, with the ledger's marks "
+                                            "(stale, rebuilt as, contains forgotten data)")
     runs.add_argument("--kind", help="only this kind (teacher, synth, student, ...)")
     _add_common(runs)
     runs.set_defaults(func=cmd_runs)
 
+    prune = commands.add_parser(
+        "prune", help="remove stale or unreferenced artifacts; lists them and removes nothing without --yes")
+    prune.add_argument("--stale", action="store_true",
+                       help="artifacts an unlearning request made stale, once rebuilt (edgekit rebuild)")
+    prune.add_argument("--unreferenced", action="store_true",
+                       help="artifacts neither made from a teacher in service nor one it was made from "
+                            "(e.g. a teacher whose unlearning was not verified)")
+    prune.add_argument("--yes", action="store_true", help="remove them (without it: only list what would go)")
+    _add_common(prune)
+    prune.set_defaults(func=cmd_prune)
+
     demo = commands.add_parser("demo", help="the main job on the embedded nights")
-    _add_common(demo)
+    _add_common(demo, runs_default="runs/demo, emptied first")
     demo.set_defaults(func=cmd_demo)
     return parser
+
+
+# The rooms' errors main() reports as a user's: looked up only in rooms already imported (an error
+# of a room not imported cannot have been raised), so catching them imports nothing.
+_ROOM_ERRORS = {"teacher": ("ApneaDataError", "ImageDataError"), "edge_export": ("BundleError",)}
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """What `main` reports as `edgekit: error: ...` (exit 2) rather than a traceback. No KeyError:
+    a missing artifact is a StoreError, so a KeyError is a bug and shows where it happened."""
+    rooms = [sys.modules[name] for name in _ROOM_ERRORS if name in sys.modules]
+    found = [getattr(room, error, None) for room in rooms for error in _ROOM_ERRORS[room.__name__]]
+    return (ValueError, FileNotFoundError, StoreError, LedgerError, *(error for error in found if error is not None))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (teacher.ApneaDataError, teacher.ImageDataError, edge_export.BundleError, KeyError, ValueError, LedgerError,
-            StoreError, FileNotFoundError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"edgekit: error: {message}", file=sys.stderr)
+    except Exception as error:
+        if not isinstance(error, _user_errors()):
+            raise
+        print(f"edgekit: error: {error}", file=sys.stderr)
         return 2
 
 

@@ -25,7 +25,7 @@ BUNDLE_PREFIX = "bundle-"
 def exported(tmp_path_factory, embedded_apnea_dir) -> dict:
     """A student of the embedded nights exported both ways; ids and the runs directory."""
     runs = tmp_path_factory.mktemp("runs")
-    common = ("--data-dir", embedded_apnea_dir, "--out", runs, "--quiet")
+    common = ("--data-dir", embedded_apnea_dir, "--runs", runs, "--quiet")
     code, out, err = run_cli("teacher", "train", "--dataset", "apnea-ecg", "--train-records", "a03,c03,b02",
                              "--no-validation", "--epochs", "4", "--device", "cpu", *common)
     assert code == 0, err
@@ -114,7 +114,7 @@ def test_int8_pte_makes_the_fp32_decisions_on_real_windows(exported, x01_windows
 def test_replay_flags_the_minutes_the_eager_student_flags(exported, x01_windows, tmp_path):
     plot, csv = tmp_path / "night.png", tmp_path / "night.csv"
     code, out, err = run_cli("replay", exported["none"], "--record", "x01", "--data-dir", exported["data_dir"],
-                             "--out", exported["runs"], "--json", "--plot", plot, "--csv", csv, "--quiet")
+                             "--runs", exported["runs"], "--json", "--plot", plot, "--csv", csv, "--quiet")
     assert code == 0, err
     result = json.loads(out)
     assert result["minutes"] == len(x01_windows) == len(result["flags"]) == len(result["reference"])
@@ -218,13 +218,13 @@ def test_windows_of_the_wrong_length_or_with_nan_are_refused(exported, x01_windo
 
 
 def test_export_takes_students_only(exported):
-    code, out, err = run_cli("export", exported["teacher"], "--out", exported["runs"], "--quiet")
+    code, out, err = run_cli("export", exported["teacher"], "--runs", exported["runs"], "--quiet")
     assert code == 2 and out == "" and "not a student" in err
 
 
 def test_replay_of_an_unknown_night_says_so(exported):
     code, out, err = run_cli("replay", exported["int8"], "--record", "x99", "--data-dir", exported["data_dir"],
-                             "--out", exported["runs"], "--quiet")
+                             "--runs", exported["runs"], "--quiet")
     assert code == 2 and out == "" and "x99" in err
 
 

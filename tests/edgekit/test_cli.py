@@ -46,7 +46,7 @@ def trained(tmp_path_factory, embedded_apnea_dir):
     code, out, err = run_cli(
         "teacher", "train", "--dataset", "apnea-ecg", "--data-dir", embedded_apnea_dir,
         "--train-records", "a03,c03", "--val-records", "b02", "--epochs", "1",
-        "--device", "cpu", "--out", runs, "--quiet",
+        "--device", "cpu", "--runs", runs, "--quiet",
     )
     return code, out, err, runs
 
@@ -70,11 +70,11 @@ def test_train_prints_the_artifact_id(trained, embedded_apnea_dir):
 def test_runs_lists_the_trained_teacher(trained):
     _, out, _, runs = trained
     artifact_id = out.strip()
-    code, listing, _ = run_cli("runs", "--out", runs)
+    code, listing, _ = run_cli("runs", "--runs", runs)
     assert code == 0
     rows = [line for line in listing.splitlines() if line.startswith(artifact_id)]
     assert len(rows) == 1 and "teacher" in rows[0] and "val_accuracy=" in rows[0]
-    code, listing, _ = run_cli("runs", "--out", runs, "--kind", "student")
+    code, listing, _ = run_cli("runs", "--runs", runs, "--kind", "student")
     assert code == 0 and artifact_id not in listing
 
 
@@ -83,7 +83,7 @@ def test_eval_json_on_x01(trained, embedded_apnea_dir):
     artifact_id = out.strip()
     code, text, err = run_cli(
         "teacher", "eval", artifact_id, "--records", "x01", "--json",
-        "--data-dir", embedded_apnea_dir, "--out", runs, "--quiet",
+        "--data-dir", embedded_apnea_dir, "--runs", runs, "--quiet",
     )
     assert code == 0, err
     figures = json.loads(text)  # strict JSON: NaN must have become null
@@ -104,7 +104,7 @@ def test_eval_text_by_id_prefix(trained, embedded_apnea_dir, tmp_path):
     prefix = out.strip()[: len("teacher-") + 6]
     plot = tmp_path / "ahi.png"
     code, text, err = run_cli(
-        "teacher", "eval", prefix, "--records", "x01", "--data-dir", embedded_apnea_dir, "--out", runs, "--quiet",
+        "teacher", "eval", prefix, "--records", "x01", "--data-dir", embedded_apnea_dir, "--runs", runs, "--quiet",
         "--plot", plot,
     )
     assert code == 0, err
@@ -113,10 +113,23 @@ def test_eval_text_by_id_prefix(trained, embedded_apnea_dir, tmp_path):
     assert "x01: AHI est" in text
 
 
+def test_eval_by_path_resolves_in_the_artifacts_own_runs_folder(trained, embedded_apnea_dir, tmp_path, monkeypatch):
+    """`edgekit teacher eval runs-b/teacher-x` works wherever the default runs folder is."""
+    _, out, _, runs = trained
+    artifact_id = out.strip()
+    monkeypatch.chdir(tmp_path)  # ./runs, the default, is not where the teacher is
+    code, text, err = run_cli("teacher", "eval", runs / artifact_id, "--records", "x01", "--json",
+                              "--data-dir", embedded_apnea_dir, "--quiet")
+    assert code == 0, err
+    assert json.loads(text)["artifact"] == artifact_id
+    assert "x01" in ArtifactStore(runs).get(artifact_id).manifest["evaluations"]
+    assert not (tmp_path / "runs").exists()  # nothing made in the default folder
+
+
 def test_unknown_dataset_exits_2_naming_it(tmp_path, embedded_apnea_dir):
     code, out, err = run_cli(
         "teacher", "train", "--dataset", "sleep-edf", "--data-dir", embedded_apnea_dir,
-        "--train-records", "a03", "--epochs", "1", "--out", tmp_path / "runs", "--quiet",
+        "--train-records", "a03", "--epochs", "1", "--runs", tmp_path / "runs", "--quiet",
     )
     assert code == 2 and out == ""
     assert "sleep-edf" in err and "apnea-ecg" in err  # names the bad one and the known ones
@@ -126,7 +139,7 @@ def test_unknown_dataset_exits_2_naming_it(tmp_path, embedded_apnea_dir):
 def test_unknown_artifact_exits_2(tmp_path, embedded_apnea_dir):
     code, out, err = run_cli(
         "teacher", "eval", "teacher-000000000000", "--records", "x01",
-        "--data-dir", embedded_apnea_dir, "--out", tmp_path / "runs",
+        "--data-dir", embedded_apnea_dir, "--runs", tmp_path / "runs",
     )
     assert code == 2 and out == ""
     assert "teacher-000000000000" in err
@@ -135,7 +148,7 @@ def test_unknown_artifact_exits_2(tmp_path, embedded_apnea_dir):
 def test_unknown_arch_exits_2_listing_the_registry(tmp_path, embedded_apnea_dir):
     code, _, err = run_cli(
         "teacher", "train", "--dataset", "apnea-ecg", "--arch", "resnet9000", "--data-dir", embedded_apnea_dir,
-        "--train-records", "a03", "--epochs", "1", "--out", tmp_path / "runs", "--quiet",
+        "--train-records", "a03", "--epochs", "1", "--runs", tmp_path / "runs", "--quiet",
     )
     assert code == 2
     assert "resnet9000" in err and "apnea_cnn" in err
@@ -145,7 +158,7 @@ def test_missing_data_dir_exits_2_with_the_download_hint(tmp_path):
     missing = tmp_path / "no-data-here"
     code, out, err = run_cli(
         "teacher", "train", "--dataset", "apnea-ecg", "--data-dir", missing,
-        "--train-records", "a03", "--epochs", "1", "--out", tmp_path / "runs", "--quiet",
+        "--train-records", "a03", "--epochs", "1", "--runs", tmp_path / "runs", "--quiet",
     )
     assert code == 2 and out == ""
     assert "--download" in err and str(missing) in err
@@ -155,7 +168,7 @@ def test_missing_data_dir_exits_2_with_the_download_hint(tmp_path):
 
 def test_missing_required_option_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exit_info, contextlib.redirect_stderr(io.StringIO()):
-        main(["teacher", "train", "--out", str(tmp_path)])
+        main(["teacher", "train", "--runs", str(tmp_path)])
     assert exit_info.value.code == 2
 
 
@@ -185,7 +198,7 @@ def test_resume_an_interrupted_run_through_the_cli(tmp_path, embedded_apnea_dir)
 
     code, out, err = run_cli(
         "teacher", "train", "--dataset", "apnea-ecg", "--data-dir", embedded_apnea_dir,
-        "--train-records", "c07", "--epochs", "2", "--resume", "--device", "cpu", "--out", runs, "--quiet",
+        "--train-records", "c07", "--epochs", "2", "--resume", "--device", "cpu", "--runs", runs, "--quiet",
     )
     assert code == 0, err
     manifest = ArtifactStore(runs).get(out.strip()).manifest
@@ -260,7 +273,7 @@ def test_demo_runs_teacher_synth_student_audit_export_and_replay(tmp_path, monke
 
     monkeypatch.setattr(synth, "SynthConfig", SmallRounds)
     runs = tmp_path / "demo"
-    code, out, err = run_cli("demo", "--out", runs, "--quiet")
+    code, out, err = run_cli("demo", "--runs", runs, "--quiet")
     assert code == 0, err
     ids = {kind: re.search(rf"^{prefix}({kind}-[0-9a-f]{{12}})", out, re.MULTILINE).group(1)
            for kind, prefix in (("teacher", "teacher "), ("synth", "synthetic set "), ("student", "student "))}

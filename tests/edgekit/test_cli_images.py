@@ -53,7 +53,7 @@ def trained(tmp_path_factory, light_and_dark):
     runs = tmp_path_factory.mktemp("runs")
     code, out, err = run_cli(
         "teacher", "train", "--dataset", "imagefolder", "--arch", "cnn_tiny", "--epochs", "2", "--no-validation",
-        "--device", "cpu", "--data-dir", light_and_dark, "--out", runs, "--quiet",
+        "--device", "cpu", "--data-dir", light_and_dark, "--runs", runs, "--quiet",
     )
     return code, out, err, runs
 
@@ -83,7 +83,7 @@ def test_eval_json_gives_per_class_accuracy(trained, light_and_dark):
     _, out, _, runs = trained
     artifact_id = out.strip()
     code, text, err = run_cli(
-        "teacher", "eval", artifact_id, "--json", "--data-dir", light_and_dark, "--out", runs, "--quiet",
+        "teacher", "eval", artifact_id, "--json", "--data-dir", light_and_dark, "--runs", runs, "--quiet",
     )
     assert code == 0, err
     figures = json.loads(text)
@@ -101,7 +101,7 @@ def test_eval_json_gives_per_class_accuracy(trained, light_and_dark):
 
 def test_eval_text_lists_every_class(trained, light_and_dark):
     _, out, _, runs = trained
-    code, text, err = run_cli("teacher", "eval", out.strip(), "--data-dir", light_and_dark, "--out", runs, "--quiet")
+    code, text, err = run_cli("teacher", "eval", out.strip(), "--data-dir", light_and_dark, "--runs", runs, "--quiet")
     assert code == 0, err
     assert f"{2 * TEST_PER_CLASS} images" in text and "test split" in text
     assert re.search(r"dark: \d+\.\d+%", text) and re.search(r"light: \d+\.\d+%", text)
@@ -110,18 +110,18 @@ def test_eval_text_lists_every_class(trained, light_and_dark):
 def test_runs_lists_the_image_teacher(trained):
     _, out, _, runs = trained
     artifact_id = out.strip()
-    code, listing, _ = run_cli("runs", "--out", runs)
+    code, listing, _ = run_cli("runs", "--runs", runs)
     assert code == 0
     rows = [line for line in listing.splitlines() if line.startswith(artifact_id)]
     assert len(rows) == 1 and "teacher" in rows[0]
-    code, listing, _ = run_cli("runs", "--out", runs, "--kind", "student")
+    code, listing, _ = run_cli("runs", "--runs", runs, "--kind", "student")
     assert code == 0 and artifact_id not in listing
 
 
 def test_unknown_dataset_exits_2_naming_it(tmp_path, light_and_dark):
     code, out, err = run_cli(
         "teacher", "train", "--dataset", "svhn", "--epochs", "1", "--data-dir", light_and_dark,
-        "--out", tmp_path / "runs", "--quiet",
+        "--runs", tmp_path / "runs", "--quiet",
     )
     assert code == 2 and out == ""
     assert "svhn" in err and "imagefolder" in err and "mnist" in err
@@ -131,7 +131,7 @@ def test_unknown_dataset_exits_2_naming_it(tmp_path, light_and_dark):
 def test_non_image_arch_on_images_exits_2(tmp_path, light_and_dark):
     code, out, err = run_cli(
         "teacher", "train", "--dataset", "imagefolder", "--arch", "apnea_cnn", "--epochs", "1",
-        "--data-dir", light_and_dark, "--out", tmp_path / "runs", "--quiet",
+        "--data-dir", light_and_dark, "--runs", tmp_path / "runs", "--quiet",
     )
     assert code == 2 and out == ""
     assert "apnea_cnn" in err and "cnn_tiny" in err
@@ -141,7 +141,7 @@ def test_missing_image_folder_exits_2_naming_it(tmp_path):
     missing = tmp_path / "no-images"
     code, out, err = run_cli(
         "teacher", "train", "--dataset", "imagefolder", "--arch", "cnn_tiny", "--epochs", "1",
-        "--data-dir", missing, "--out", tmp_path / "runs", "--quiet",
+        "--data-dir", missing, "--runs", tmp_path / "runs", "--quiet",
     )
     assert code == 2 and out == ""
     assert str(missing / "train") in err
@@ -150,7 +150,7 @@ def test_missing_image_folder_exits_2_naming_it(tmp_path):
 
 def test_missing_mnist_exits_2_with_the_download_hint(tmp_path):
     code, out, err = run_cli(
-        "teacher", "train", "--dataset", "mnist", "--epochs", "1", "--data-dir", tmp_path, "--out",
+        "teacher", "train", "--dataset", "mnist", "--epochs", "1", "--data-dir", tmp_path, "--runs",
         tmp_path / "runs", "--quiet",
     )
     assert code == 2 and out == ""
@@ -160,7 +160,7 @@ def test_missing_mnist_exits_2_with_the_download_hint(tmp_path):
 def test_default_validation_draw_is_a_tenth_of_the_folder(tmp_path, light_and_dark):
     code, out, _ = run_cli(
         "teacher", "train", "--dataset", "imagefolder", "--arch", "cnn_tiny", "--epochs", "1",
-        "--device", "cpu", "--data-dir", light_and_dark, "--out", tmp_path / "runs", "--quiet",
+        "--device", "cpu", "--data-dir", light_and_dark, "--runs", tmp_path / "runs", "--quiet",
     )
     assert code == 0
     manifest = ArtifactStore(tmp_path / "runs").get(out.strip()).manifest
@@ -172,7 +172,7 @@ def test_validation_draw_larger_than_the_folder_exits_2(tmp_path, light_and_dark
     code, out, err = run_cli(
         "teacher", "train", "--dataset", "imagefolder", "--arch", "cnn_tiny", "--epochs", "1",
         "--validation-size", "5000", "--device", "cpu", "--data-dir", light_and_dark,
-        "--out", tmp_path / "runs", "--quiet",
+        "--runs", tmp_path / "runs", "--quiet",
     )
     assert code == 2 and out == ""
     assert "5000" in err and str(2 * TRAIN_PER_CLASS) in err

@@ -53,7 +53,7 @@ def light_and_dark(tmp_path_factory) -> Path:
 def chain(tmp_path_factory, light_and_dark) -> dict:
     """teacher train -> synth generate -> student distill, each step's (code, stdout, stderr)."""
     runs = tmp_path_factory.mktemp("runs")
-    common = ("--data-dir", light_and_dark, "--out", runs, "--quiet")
+    common = ("--data-dir", light_and_dark, "--runs", runs, "--quiet")
     trained = run_cli("teacher", "train", "--dataset", "imagefolder", "--arch", "cnn_tiny", "--epochs", TEACHER_EPOCHS,
                       "--no-validation", "--device", "cpu", *common)
     assert trained[0] == 0, trained[2]
@@ -126,14 +126,14 @@ def test_student_distill_prints_a_student_id_child_of_the_synth(chain):
 
 def test_runs_lists_teacher_synth_and_student(chain):
     ids = {kind: chain[kind][1].strip() for kind in ("teacher", "synth", "student")}
-    code, listing, _ = run_cli("runs", "--out", chain["runs"])
+    code, listing, _ = run_cli("runs", "--runs", chain["runs"])
     assert code == 0
     for kind, artifact_id in ids.items():
         rows = [line for line in listing.splitlines() if line.startswith(artifact_id)]
         assert len(rows) == 1 and kind in rows[0], listing
     synth_row = next(line for line in listing.splitlines() if line.startswith(ids["synth"]))
     assert ids["teacher"] in synth_row
-    code, listing, _ = run_cli("runs", "--out", chain["runs"], "--kind", "synth")
+    code, listing, _ = run_cli("runs", "--runs", chain["runs"], "--kind", "synth")
     starts = [line.split()[0] for line in listing.splitlines()[1:]]
     assert code == 0 and starts == [ids["synth"]], listing
 
@@ -142,14 +142,14 @@ def test_synth_generate_on_a_non_teacher_exits_2(chain, light_and_dark):
     runs, synth_id = chain["runs"], chain["synth"][1].strip()
     before = [artifact.id for artifact in ArtifactStore(runs).list()]
     code, out, err = run_cli("synth", "generate", synth_id, "--size", "8", "--generators", "2",
-                             "--data-dir", light_and_dark, "--out", runs, "--quiet")
+                             "--data-dir", light_and_dark, "--runs", runs, "--quiet")
     assert code == 2 and out == ""
     assert synth_id in err and "not a teacher" in err
     assert [artifact.id for artifact in ArtifactStore(runs).list()] == before
 
 
 def test_synth_generate_on_an_unknown_id_exits_2(chain):
-    code, out, err = run_cli("synth", "generate", "teacher-000000000000", "--size", "8", "--out", chain["runs"],
+    code, out, err = run_cli("synth", "generate", "teacher-000000000000", "--size", "8", "--runs", chain["runs"],
                              "--quiet")
     assert code == 2 and out == ""
     assert "teacher-000000000000" in err
@@ -158,14 +158,14 @@ def test_synth_generate_on_an_unknown_id_exits_2(chain):
 def test_student_distill_on_a_teacher_exits_2(chain, light_and_dark):
     teacher_id = chain["teacher"][1].strip()
     code, out, err = run_cli("student", "distill", teacher_id, "--arch", "cnn_tiny", "--epochs", "1",
-                             "--data-dir", light_and_dark, "--out", chain["runs"], "--quiet")
+                             "--data-dir", light_and_dark, "--runs", chain["runs"], "--quiet")
     assert code == 2 and out == ""
     assert teacher_id in err and "not a synthetic set" in err
 
 
 def test_student_of_another_modality_exits_2(chain, light_and_dark):
     code, out, err = run_cli("student", "distill", chain["synth"][1].strip(), "--arch", "apnea_cnn", "--epochs", "1",
-                             "--data-dir", light_and_dark, "--out", chain["runs"], "--quiet")
+                             "--data-dir", light_and_dark, "--runs", chain["runs"], "--quiet")
     assert code == 2 and out == ""
     assert "apnea_cnn" in err and "image" in err
 
@@ -174,7 +174,7 @@ def test_distill_with_hard_labels_trains_at_temperature_one(chain, light_and_dar
     synth_id, soft_id = chain["synth"][1].strip(), chain["student"][1].strip()
     code, out, err = run_cli("student", "distill", synth_id, "--arch", "cnn_tiny", "--epochs", "1", "--labels", "hard",
                              "--temperature", "3", "--device", "cpu", "--data-dir", light_and_dark,
-                             "--out", chain["runs"], "--quiet")
+                             "--runs", chain["runs"], "--quiet")
     assert code == 0, err
     student_id = out.strip()
     assert STUDENT_RE.match(student_id) and student_id != soft_id
@@ -187,7 +187,7 @@ def test_synth_generate_again_gives_the_same_artifact(chain, light_and_dark):
     """Same teacher, same configuration, same seed: the same samples, hence the same content-hashed id."""
     teacher_id, synth_id = chain["teacher"][1].strip(), chain["synth"][1].strip()
     code, out, err = run_cli("synth", "generate", teacher_id, "--size", SIZE, "--generators", GENERATORS,
-                             "--data-dir", light_and_dark, "--out", chain["runs"], "--quiet")
+                             "--data-dir", light_and_dark, "--runs", chain["runs"], "--quiet")
     assert code == 0, err
     assert out.strip() == synth_id
 
@@ -196,7 +196,7 @@ def test_privacy_term_reads_real_features_and_changes_the_samples(chain, light_a
     """--privacy-weight wires the teacher's real training features into Loss_2: another set, same rule."""
     teacher_id, synth_id = chain["teacher"][1].strip(), chain["synth"][1].strip()
     code, out, err = run_cli("synth", "generate", teacher_id, "--size", SIZE, "--generators", GENERATORS,
-                             "--privacy-weight", "0.5", "--data-dir", light_and_dark, "--out", chain["runs"], "--quiet")
+                             "--privacy-weight", "0.5", "--data-dir", light_and_dark, "--runs", chain["runs"], "--quiet")
     assert code == 0, err
     private = ArtifactStore(chain["runs"]).get(out.strip())
     assert private.id != synth_id and private.manifest["config"]["privacy_weight"] == 0.5
@@ -206,7 +206,7 @@ def test_privacy_term_reads_real_features_and_changes_the_samples(chain, light_a
 def test_synth_audit_reports_neighbours_and_interpretation_and_records_them(chain, light_and_dark):
     synth_id = chain["synth"][1].strip()
     code, out, err = run_cli("synth", "audit", synth_id, "--json", "--epochs", TEACHER_EPOCHS, "--samples", "32",
-                             "--data-dir", light_and_dark, "--out", chain["runs"], "--quiet")
+                             "--data-dir", light_and_dark, "--runs", chain["runs"], "--quiet")
     assert code == 0, err
     report = json.loads(out)
     assert report["synth"] == synth_id and report["teacher"] == chain["teacher"][1].strip()
@@ -229,6 +229,6 @@ def test_synth_audit_reports_neighbours_and_interpretation_and_records_them(chai
 
 def test_synth_audit_of_a_teacher_exits_2(chain, light_and_dark):
     teacher_id = chain["teacher"][1].strip()
-    code, out, err = run_cli("synth", "audit", teacher_id, "--data-dir", light_and_dark, "--out", chain["runs"], "--quiet")
+    code, out, err = run_cli("synth", "audit", teacher_id, "--data-dir", light_and_dark, "--runs", chain["runs"], "--quiet")
     assert code == 2 and out == ""
     assert teacher_id in err and "not a synthetic set" in err

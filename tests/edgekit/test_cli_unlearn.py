@@ -24,7 +24,7 @@ def chain(tmp_path_factory, embedded_apnea_dir):
         patch.delenv("EDGEKIT_RUNS", raising=False)
         patch.delenv("EDGEKIT_DATA", raising=False)
         runs = tmp_path_factory.mktemp("runs")
-        common = ("--data-dir", embedded_apnea_dir, "--out", runs, "--quiet")
+        common = ("--data-dir", embedded_apnea_dir, "--runs", runs, "--quiet")
         trained = run_cli("teacher", "train", "--dataset", "apnea-ecg", "--train-records", "a03,a05,c03",
                           "--val-records", "b02", "--epochs", "3", "--device", "cpu", *common)
         assert trained[0] == 0, trained[2]
@@ -80,7 +80,7 @@ def test_a_patient_request_seals_a_teacher_without_that_night_and_its_certificat
 
 
 def test_the_ledger_lists_the_request(chain):
-    code, out, _ = run_cli("ledger", "--out", chain["runs"])
+    code, out, _ = run_cli("ledger", "--runs", chain["runs"])
     assert code == 0
     assert "steward: forget patient b02  (consent withdrawn)" in out
 
