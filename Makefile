@@ -17,6 +17,7 @@ demo: setup
 	$(UV) run edgekit demo --runs runs/demo
 
 test: setup
+	$(UV) run lint-imports
 	$(UV) run pytest $(PYTEST_ARGS)
 
 bench-teacher: setup

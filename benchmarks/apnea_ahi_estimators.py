@@ -126,11 +126,12 @@ def hmm_decoded(data: teacher.ApneaWindows, probabilities: np.ndarray, seed: int
 
 def print_rule(name: str, data: teacher.ApneaWindows, decided: np.ndarray) -> None:
     """Per-minute accuracy and the nights called wrong, at the shipped threshold and at 0.5."""
-    for threshold in (teacher.TrainConfig.decision_threshold, 0.5):
-        nights = teacher.night_metrics(data.records, data.labels, decided, threshold)["per_night"]
+    for threshold in (teacher.DecisionRule().threshold, 0.5):
+        flags = teacher.DecisionRule().with_threshold(threshold).flags(decided)
+        nights = teacher.night_metrics(data.records, data.labels, flags, teacher.DecisionRule())["per_night"]
         wrong = [f"{night['record']} (est {night['estimated_ahi']:.1f})" for night in nights
                  if night["reference_apneic"] != night["predicted_apneic"]]
-        print(f"{name:22s} threshold {threshold:.2f}: accuracy {np.mean((decided >= threshold) == data.labels):.2%}, "
+        print(f"{name:22s} threshold {threshold:.2f}: accuracy {np.mean(flags == data.labels):.2%}, "
               f"wrong: {', '.join(wrong) or 'none'}")
 
 
@@ -148,7 +149,8 @@ def main() -> None:
         print_rule("moving average, k=3", data, teacher.smooth_by_night(data.records, data.minutes, probabilities, 3))
         for temperature in args.hmm or (1.0, 0.5, 0.3, 0.2):
             print_rule(f"HMM, temperature {temperature:g}", data, hmm_decoded(data, probabilities, args.seed, temperature))
-    threshold = teacher.TrainConfig.decision_threshold
+    shipped_rule = teacher.DecisionRule()
+    threshold = shipped_rule.threshold
     for k in (0, 1, 3):
         smoothed = teacher.smooth_by_night(data.records, data.minutes, probabilities, k)
         for name, estimate in (("flagged minutes", lambda p: np.mean(p >= threshold) * 60),
@@ -159,13 +161,13 @@ def main() -> None:
                 estimated, reference = estimate(smoothed[rows]), teacher.estimated_ahi(data.labels[rows])
                 estimates.append(estimated)
                 references.append(reference)
-                if (estimated > teacher.AHI_THRESHOLD) != (reference > teacher.AHI_THRESHOLD):
+                if shipped_rule.is_apneic(estimated) != shipped_rule.is_apneic(reference):
                     wrong.append(f"{record} (est {estimated:.1f}, ref {reference:.1f})")
             r = np.corrcoef(estimates, references)[0, 1]
             print(f"k={k} {name:16s} AHI r {r:.3f}  wrong: {', '.join(wrong) or 'none'}")
     # The apneic nights the shipped rule (k = 3, flagged minutes) calls normal.
-    shipped = teacher.smooth_by_night(data.records, data.minutes, probabilities, 3)
-    missed = [night["record"] for night in teacher.night_metrics(data.records, data.labels, shipped, threshold)["per_night"]
+    _, shipped = shipped_rule.apply_by_night(data.records, data.minutes, probabilities)
+    missed = [night["record"] for night in teacher.night_metrics(data.records, data.labels, shipped, shipped_rule)["per_night"]
               if night["reference_apneic"] and not night["predicted_apneic"]]
     for record in missed:
         rows = data.records == record

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import synth
 import teacher
-from edgekit import _pipeline
-from edgekit._store import ArtifactStore
+import edgekit
+from edgekit import ArtifactStore
 from synth_settings import validation_scorer  # benchmarks/ is on the path when run as a script
 
 
@@ -36,8 +36,8 @@ def main() -> None:
     split = teacher.official_split(args.validation_seed)
     store = ArtifactStore(args.out)
     config = teacher.TrainConfig(train_records=split["train"], val_records=split["val"])
-    teacher_artifact = _pipeline.train_teacher(store, config, args.data_dir, resume=True)
-    synthetic = _pipeline.synthesise(store, teacher_artifact.id, synth.SynthConfig(size=args.size, labels=args.labels),
+    teacher_artifact = edgekit.train_teacher(store, config, args.data_dir, resume=True)
+    synthetic = edgekit.synthesise(store, teacher_artifact.id, synth.SynthConfig(size=args.size, labels=args.labels),
                                      resume=True)
     model, _ = teacher.load_teacher(teacher_artifact.path)
     contract = teacher.model_contract(config.arch, config.arch_options)
@@ -46,7 +46,7 @@ def main() -> None:
 
     rows = [{"model": f"teacher ({config.arch}, real windows)", **score(model)}]
     for arch in args.students:
-        student_artifact = _pipeline.distill(store, synthetic.id, arch, args.data_dir, resume=True,
+        student_artifact = edgekit.distill(store, synthetic.id, arch, args.data_dir, resume=True,
                                              score_on_test=False)
         student_model, _ = teacher.load_teacher(student_artifact.path)
         rows.append({"model": f"student {arch} (synthetic only)", "artifact": student_artifact.id,

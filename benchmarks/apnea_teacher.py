@@ -49,7 +49,7 @@ def main() -> None:
         model, _ = teacher.load_teacher(artifact.path)
         noisy = teacher.evaluate_apnea_teacher(
             model, teacher.model_contract(config.arch), split["test"], args.data_dir,
-            smoothing_minutes=config.smoothing_minutes, threshold=config.decision_threshold,
+            rule=config.decision,
             beat_noise=NOISY_DETECTOR, progress=False,
         )
         rows.append(

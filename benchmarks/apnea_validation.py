@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import teacher
-from teacher._apnea_teacher import training_beat_noise
+from teacher import training_beat_noise
 
 # Each variant: window options, then TrainConfig overrides. "rel" is the shipped default.
 VARIANTS = {
@@ -94,32 +94,28 @@ def cross_validate(name: str, variant: dict, data_dir, work: Path) -> dict:
         probabilities[held_out] = teacher.predict_proba(model, data.inputs[held_out])[:, 1]
         degraded_held_out = np.isin(degraded.records, fold)
         degraded_probabilities[degraded_held_out] = teacher.predict_proba(model, degraded.inputs[degraded_held_out])[:, 1]
-    accuracy = {
-        k: teacher.minute_metrics(
-            data.labels, teacher.smooth_by_night(data.records, data.minutes, probabilities, k)
-        )["accuracy"]
-        for k in SMOOTHING
-    }
-    smoothed = teacher.smooth_by_night(data.records, data.minutes, probabilities, 3)
-    nights = teacher.night_metrics(data.records, data.labels, smoothed)
+    def figures(rule: teacher.DecisionRule, windows: teacher.ApneaWindows, scores: np.ndarray) -> dict:
+        smoothed, flags = rule.apply_by_night(windows.records, windows.minutes, scores)
+        return {"minute": teacher.minute_metrics(windows.labels, smoothed, flags),
+                "night": teacher.night_metrics(windows.records, windows.labels, flags, rule)}
+
+    # Smoothing compared at 0.5 (the threshold is chosen after it, below).
+    accuracy = {k: figures(teacher.DecisionRule(smoothing_minutes=k, threshold=0.5), data, probabilities)["minute"]["accuracy"]
+                for k in SMOOTHING}
+    nights = figures(teacher.DecisionRule(smoothing_minutes=3, threshold=0.5), data, probabilities)["night"]
     # The decision threshold, chosen here and only here: figures at k = 3 for each candidate.
-    thresholds = {
-        f"{threshold:.2f}": {
-            "accuracy": teacher.minute_metrics(data.labels, smoothed, threshold)["accuracy"],
-            "sensitivity": teacher.minute_metrics(data.labels, smoothed, threshold)["sensitivity"],
-            "specificity": teacher.minute_metrics(data.labels, smoothed, threshold)["specificity"],
-            "nights_correct": teacher.night_metrics(data.records, data.labels, smoothed, threshold)["nights_correct"],
-        }
-        for threshold in THRESHOLDS
-    }
+    thresholds = {}
+    for threshold in THRESHOLDS:
+        chosen = figures(teacher.DecisionRule(smoothing_minutes=3, threshold=threshold), data, probabilities)
+        thresholds[f"{threshold:.2f}"] = {**{key: chosen["minute"][key] for key in ("accuracy", "sensitivity", "specificity")},
+                                          "nights_correct": chosen["night"]["nights_correct"]}
     return {
         "variant": name,
         "seconds": round(time.perf_counter() - started),
         "accuracy_by_smoothing": accuracy,
         "roc_auc": teacher.roc_auc(data.labels, probabilities),
-        "noisy_beats_accuracy_k3": teacher.minute_metrics(
-            degraded.labels, teacher.smooth_by_night(degraded.records, degraded.minutes, degraded_probabilities, 3)
-        )["accuracy"],
+        "noisy_beats_accuracy_k3": figures(teacher.DecisionRule(smoothing_minutes=3, threshold=0.5), degraded,
+                                           degraded_probabilities)["minute"]["accuracy"],
         "nights_correct": nights["nights_correct"],
         "wrong_nights": [n["record"] for n in nights["per_night"] if n["predicted_apneic"] != n["reference_apneic"]],
         "by_threshold_k3": thresholds,

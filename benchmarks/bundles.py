@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 import edge_export
 import teacher
-from edgekit import _pipeline
-from edgekit._store import ArtifactStore
+import edgekit
+from edgekit import ArtifactStore
 
 LATENCY_CALLS = 300
 
@@ -56,11 +56,11 @@ def image_figures(model, bundles: dict, dataset: str, data_dir) -> tuple[dict, t
 
 
 def apnea_figures(model, bundles: dict, records: list[str], data_dir) -> tuple[dict, torch.Tensor]:
-    decision = bundles["int8"].spec["decision"]
+    decision = bundles["int8"].decision
     flags, labels, all_windows = {"eager_fp32": [], **{mode: [] for mode in bundles}}, [], []
     for record in tqdm(records, desc="nights", leave=False):
         night = teacher.read_night(record, data_dir)
-        windows, _ = teacher.night_windows(night, teacher.window_spec(bundles["int8"].contract))
+        windows, _ = teacher.night_windows(night, bundles["int8"].contract.window_spec())
         windows = torch.as_tensor(windows)
         all_windows.append(windows)
         labels.append(night.labels[: len(windows)].astype(bool))
@@ -69,8 +69,7 @@ def apnea_figures(model, bundles: dict, records: list[str], data_dir) -> tuple[d
         for mode, bundle in bundles.items():
             probabilities[mode] = np.array([bundle.probabilities(w)[1] for w in windows], dtype=np.float32)
         for name, values in probabilities.items():
-            smoothed = teacher.smooth_night(values.astype(np.float32), decision["smoothing_minutes"])
-            flags[name].append(smoothed >= decision["threshold"])
+            flags[name].append(decision.apply(values.astype(np.float32))["flags"])
     labels = np.concatenate(labels)
     flags = {name: np.concatenate(values) for name, values in flags.items()}
     figures = {"minutes": int(len(labels)), "nights": len(records)}
@@ -98,7 +97,7 @@ def main() -> None:
     student = store.get(args.student)
     dataset = student.manifest["config"]["dataset"]
     model, _ = teacher.load_teacher(student.path)
-    artifacts = {mode: _pipeline.export(store, student.id, mode, progress=False) for mode in ("none", "int8")}
+    artifacts = {mode: edgekit.export(store, student.id, mode, progress=False) for mode in ("none", "int8")}
     bundles = {mode: edge_export.load_bundle(artifact.path) for mode, artifact in artifacts.items()}
     row = {"student": student.id, "dataset": dataset, "arch": student.manifest["config"]["arch"],
            "threads": torch.get_num_threads(),

@@ -32,7 +32,8 @@ import torch  # noqa: E402
 
 import student  # noqa: E402
 import teacher  # noqa: E402
-from edgekit._store import ArtifactStore, write_json_atomic  # noqa: E402
+from _results import write_json  # noqa: E402
+from edgekit import ArtifactStore  # noqa: E402
 
 
 def load_explained(runs: str, ref: str):
@@ -44,7 +45,7 @@ def load_explained(runs: str, ref: str):
 
 def flagged_minutes(model, contract, records: list[str]) -> tuple[torch.Tensor, np.ndarray]:
     """Every window of `records` the model calls apnea, and the night each comes from."""
-    windows, _ = teacher.load_windows(records, None, teacher.window_spec(contract), progress=False)
+    windows, _ = teacher.load_windows(records, None, contract.window_spec(), progress=False)
     inputs = torch.from_numpy(windows.inputs).float()
     flagged = student.decisions(model, inputs)[0].numpy() == 1
     return inputs[flagged], windows.records[flagged]
@@ -64,7 +65,7 @@ def image_inputs(model, dataset: str, count: int, seed: int) -> torch.Tensor:
 def vae_for(contract, dataset: str, records: list[str], progress: bool):
     """The VAE re-label distillation perturbs, trained on learning data (never the scored inputs)."""
     if contract.modality == "rr-series":
-        windows, _ = teacher.load_windows(records, None, teacher.window_spec(contract), progress=False)
+        windows, _ = teacher.load_windows(records, None, contract.window_spec(), progress=False)
         inputs = torch.from_numpy(windows.inputs).float()
     else:
         inputs = teacher.to_float(teacher.load_image_dataset(dataset, "train", progress=False).images)
@@ -190,7 +191,7 @@ def main() -> None:
               f"in {result['night']['seconds']} s", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out, result)
+    write_json(out, result)
     plot_curves(rows, out.with_suffix(".png"), f"{artifact.id} on {len(inputs)} {'minutes' if contract.modality == 'rr-series' else 'images'}")
     print(f"wrote {out} and {out.with_suffix('.png')}")
 

@@ -60,7 +60,7 @@ def main() -> None:
     target = torch.ones(len(inputs), dtype=torch.long)
     occlusion = student.deletion_insertion(model, inputs, student.CaptumBaseline(model, "occlusion").explain(inputs, target), target)
     if args.relabel:
-        windows, _ = teacher.load_windows(teacher.official_split(0)["train"], None, teacher.window_spec(contract),
+        windows, _ = teacher.load_windows(teacher.official_split(0)["train"], None, contract.window_spec(),
                                           progress=False)
         vae, _ = student.train_vae(torch.from_numpy(windows.inputs).float())
         explainers = [(f"relabel, latent noise {noise}",

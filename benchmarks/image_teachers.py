@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 import teacher
-from edgekit import _pipeline
-from edgekit._store import ArtifactStore
+import edgekit
+from edgekit import ArtifactStore
 
 RUNS = [
     "mnist:am_h1",
@@ -45,9 +45,9 @@ def run(name: str, data_dir, out: Path, seed: int, epochs: int | None) -> dict:
     config = teacher.image_train_config(dataset, arch, data_dir, seed=seed, epochs=epochs, validation_size=5000)
     store = ArtifactStore(out)
     started = time.perf_counter()
-    artifact = _pipeline.train_teacher(store, config, data_dir, resume=True)
+    artifact = edgekit.train_teacher(store, config, data_dir, resume=True)
     wall = time.perf_counter() - started
-    figures = _pipeline.evaluate_teacher(store, artifact.id, [], data_dir)
+    figures = edgekit.evaluate_teacher(store, artifact.id, [], data_dir)
     history = artifact.manifest["history"]
     return {
         "run": name,

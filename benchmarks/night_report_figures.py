@@ -18,7 +18,7 @@ from unittest import mock
 import numpy as np
 from matplotlib.figure import Figure
 
-from edgekit import _explain
+import student
 
 
 def seconds_per_figure(result: dict, tight: bool) -> float:
@@ -33,7 +33,7 @@ def seconds_per_figure(result: dict, tight: bool) -> float:
     with mock.patch.object(Figure, "subplots_adjust", tight_instead) if tight else contextlib.nullcontext():
         started = time.perf_counter()
         for index in range(len(result["minutes"])):
-            _explain.plot_minute(result, index, io.BytesIO(), small=True)
+            student.plot_minute(result, index, io.BytesIO(), small=True)
         return (time.perf_counter() - started) / len(result["minutes"])
 
 

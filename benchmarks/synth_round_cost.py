@@ -25,9 +25,8 @@ from torch import nn
 
 import synth
 import teacher
-from edgekit._pipeline import _teacher_contract
-from edgekit._store import ArtifactStore
-from synth._am import balanced_targets, run_round
+from edgekit import ArtifactStore
+from synth import balanced_targets, run_round
 
 
 class CountingTeacher(nn.Module):
@@ -82,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
 
     artifact = ArtifactStore(args.out).get(args.teacher)
-    contract = _teacher_contract(artifact)
+    contract = teacher.InputContract.from_dict(artifact.manifest["contract"])
     model, _ = teacher.load_teacher(artifact.path)
     model = model.eval().to(memory_format=torch.channels_last)  # as synth.generate runs it
     for parameter in model.parameters():

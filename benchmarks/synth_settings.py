@@ -25,11 +25,9 @@ import torch
 import synth
 import teacher
 from _results import append_json_line
-from edgekit._pipeline import _teacher_contract
-from edgekit._store import ArtifactStore
+from edgekit import ArtifactStore
 from student import student_config, student_targets, teacher_labeller
-from teacher._apnea_teacher import score_windows
-from teacher._image_teacher import split_validation
+from teacher import score_windows, split_validation
 
 THRESHOLD_SWEEP = (0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6)
 
@@ -40,18 +38,18 @@ def validation_scorer(teacher_config: dict, contract, data_dir):
         nights = teacher_config["val_records"]
         if not nights:
             raise SystemExit("the teacher has no validation nights: train it with --val-records")
-        windows, _ = teacher.load_windows(nights, data_dir, teacher.window_spec(contract), progress=False)
-        learning, _ = teacher.load_windows(teacher_config["train_records"], data_dir, teacher.window_spec(contract),
+        rule = teacher.DecisionRule.from_dict(teacher_config["decision"])
+        windows, _ = teacher.load_windows(nights, data_dir, contract.window_spec(), progress=False)
+        learning, _ = teacher.load_windows(teacher_config["train_records"], data_dir, contract.window_spec(),
                                            progress=False)
 
         def score_nights(model) -> dict:
             """Figures at the teacher's decision threshold, and the accuracy at other thresholds: a
             student's probabilities need not be calibrated like its teacher's. `calibrated`: the
             threshold that scores best on the teacher's training nights, and its validation accuracy."""
-            figures = score_windows(model, windows, teacher_config["smoothing_minutes"],
-                                    teacher_config["decision_threshold"])
-            sweep = {str(threshold): round(score_windows(model, windows, teacher_config["smoothing_minutes"],
-                                                         threshold)["minute"]["accuracy"], 4)
+            figures = score_windows(model, windows, rule)
+            sweep = {str(threshold): round(score_windows(model, windows, rule.with_threshold(threshold))
+                                           ["minute"]["accuracy"], 4)
                      for threshold in THRESHOLD_SWEEP}
             return {"accuracy": figures["minute"]["accuracy"], "roc_auc": figures["minute"]["roc_auc"],
                     "sensitivity": figures["minute"]["sensitivity"], "specificity": figures["minute"]["specificity"],
@@ -59,8 +57,8 @@ def validation_scorer(teacher_config: dict, contract, data_dir):
                     "accuracy_by_threshold": sweep, "calibrated": calibrated(model)}
 
         def calibrated(model) -> dict:
-            threshold, learning_accuracy = teacher.best_threshold(model, learning, teacher_config["smoothing_minutes"])
-            figures = score_windows(model, windows, teacher_config["smoothing_minutes"], threshold)
+            threshold, learning_accuracy = teacher.best_threshold(model, learning, rule)
+            figures = score_windows(model, windows, rule.with_threshold(threshold))
             return {"threshold": threshold, "learning_accuracy": round(learning_accuracy, 4),
                     "accuracy": round(figures["minute"]["accuracy"], 4),
                     "nights_correct": figures["night"]["nights_correct"]}
@@ -91,7 +89,7 @@ def main() -> None:
     store = ArtifactStore(args.out)
     teacher_artifact = store.get(args.teacher)
     teacher_config = teacher_artifact.manifest["config"]
-    contract = _teacher_contract(teacher_artifact)
+    contract = teacher.InputContract.from_dict(teacher_artifact.manifest["contract"])
     model, _ = teacher.load_teacher(teacher_artifact.path)
     score = validation_scorer(teacher_config, contract, args.data_dir)
     config = synth.SynthConfig(size=args.size, **json.loads(args.synth))

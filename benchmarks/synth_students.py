@@ -27,8 +27,8 @@ import torchvision.utils
 
 import synth
 import teacher
-from edgekit import _pipeline
-from edgekit._store import ArtifactStore
+import edgekit
+from edgekit import ArtifactStore
 from student import student_config
 
 
@@ -162,7 +162,7 @@ def main() -> None:
     if args.synth:
         synthetic = store.get(args.synth)
     else:
-        synthetic = _pipeline.synthesise(store, args.teacher, synth.SynthConfig(size=args.size, labels=args.labels,
+        synthetic = edgekit.synthesise(store, args.teacher, synth.SynthConfig(size=args.size, labels=args.labels,
                                                                            **json.loads(args.synth_config)),
                                          resume=True)
     synth_seconds = synthetic.manifest["metrics"]["seconds"]
@@ -176,7 +176,7 @@ def main() -> None:
             used = None if whole_set else size
             artifact = trained_student(store, synthetic.id, arch, used, args.labels, args.temperature)
             if artifact is None:
-                artifact = _pipeline.distill(store, synthetic.id, arch, args.data_dir, labels=args.labels,
+                artifact = edgekit.distill(store, synthetic.id, arch, args.data_dir, labels=args.labels,
                                              temperature=args.temperature, size=used, resume=True)
             row = {
                 "student": arch,

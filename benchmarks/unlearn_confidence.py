@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import teacher
-from teacher._training import to_float
+from teacher import to_float
 from unlearn_patients import CachedRequests, MeanOfGuides, patient_figures, patient_minutes
 
 

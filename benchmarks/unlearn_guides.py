@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import teacher
-from teacher._unlearn_proof import per_example_loss
+from teacher import per_example_loss
 from unlearn_patients import MeanOfGuides, cached_guides, patient_minutes, references_without, run_data, trained
 
 
@@ -47,7 +47,7 @@ def main() -> None:
     cache = Path(args.cache) / ("validation" if args.validation else "test")
     folds, guides, _ = cached_guides(config, windows, cache, args.guide_partitions, args.guides_apart,
                                      progress=False, k=args.guide_folds)
-    score = teacher.decision_accuracy(config)
+    score = teacher.decision_accuracy(config.decision)
 
     def reading(model, minutes) -> str:
         loss = float(per_example_loss(model, minutes.inputs, minutes.labels).mean())

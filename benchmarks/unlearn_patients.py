@@ -47,7 +47,7 @@ import torch
 
 import teacher
 from _results import append_json_line
-from teacher._unlearn_proof import certify, halves, per_example_loss, threshold_attack_auc
+from teacher import certify, halves, per_example_loss, threshold_attack_auc
 
 
 def run_data(validation: bool, data_dir):
@@ -56,7 +56,7 @@ def run_data(validation: bool, data_dir):
     `validation`; else all 35 learning nights, and x01-x35 unseen."""
     split = teacher.official_split(0 if validation else None)
     config = teacher.TrainConfig(train_records=split["train"])
-    spec = teacher.window_spec(teacher.model_contract(config.arch))
+    spec = teacher.model_contract(config.arch).window_spec()
     windows, _ = teacher.load_windows(split["train"], data_dir, spec)
     unseen, _ = teacher.load_windows(split["val"] if validation else split["test"], data_dir, spec)
     return split, config, windows.select(windows.labels >= 0), unseen.select(unseen.labels >= 0)
@@ -128,7 +128,7 @@ class CachedRequests:
         original, _ = trained(config, windows, cache / "original")
         folds, guides, _ = cached_guides(config, windows, cache, teacher.GUIDE_PARTITIONS, False, progress=False)
         return cls(split, config, windows, unseen, attack_eval, cache, original, folds, guides,
-                   teacher.decision_accuracy(config))
+                   teacher.decision_accuracy(config.decision))
 
     def references(self, patient: str, retain, count: int) -> list[torch.nn.Module]:
         """The cached references of `references_without`, seeds 0..count-1."""
@@ -209,7 +209,7 @@ def main() -> None:
     guide_seconds = [teacher.trained_seconds(guide_dir / f"fold-{j}") for j in range(len(folds))]
     print(f"guides: {len(folds)} ({args.guide_partitions} partitions of {args.guide_folds} folds), "
           f"{sum(guide_seconds):.0f} s of training ({time.perf_counter() - started:.0f} s this run)", flush=True)
-    score = teacher.decision_accuracy(config)
+    score = teacher.decision_accuracy(config.decision)
 
     def untrained():
         return teacher.create_model(config.arch, **config.arch_options)

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 import teacher
-from teacher._unlearn_proof import certify
+from teacher import certify
 from unlearn_patients import CachedRequests, patient_minutes
 
 CHECKS = ("forget_accuracy", "attack_auc", "test_accuracy")  # the certificate's, less the time

@@ -24,8 +24,8 @@ import numpy as np
 
 import teacher
 from _results import append_json_line
-from edgekit import _unlearn
-from edgekit._store import ArtifactStore
+import edgekit
+from edgekit import ArtifactStore
 
 
 def main() -> None:
@@ -40,13 +40,13 @@ def main() -> None:
     args = parser.parse_args()
 
     config = teacher.TrainConfig(**ArtifactStore(args.out).get(args.teacher).manifest["config"])
-    keys = _unlearn.teacher_data(config, args.data_dir, progress=False).keys
+    keys = edgekit.teacher_data(config, args.data_dir, progress=False).keys
     samples = sorted(np.random.default_rng(args.seed).choice(keys, args.count, replace=False).tolist())
     unlearn_config = replace(teacher.SAMPLES_UNLEARN, **json.loads(args.unlearn))
     with tempfile.TemporaryDirectory() as scratch:
         runs = Path(scratch) / "runs"
         shutil.copytree(args.out, runs, ignore=shutil.ignore_patterns(".staging"))
-        result = _unlearn.unlearn(ArtifactStore(runs), args.teacher, "samples", samples, "benchmark",
+        result = edgekit.unlearn(ArtifactStore(runs), args.teacher, "samples", samples, "benchmark",
                                   data_dir=args.data_dir, unlearn_config=unlearn_config, progress=False)
     certificate = result["certificate"]
     append_json_line(args.append, {

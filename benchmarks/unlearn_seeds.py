@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import teacher
-from teacher._unlearn_proof import per_example_loss
+from teacher import per_example_loss
 from unlearn_patients import CachedRequests, patient_figures, patient_minutes
 
 

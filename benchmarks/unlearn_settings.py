@@ -21,7 +21,7 @@ import torch
 
 import teacher
 from _results import append_json_line
-from teacher._image_teacher import split_validation
+from teacher import split_validation
 from unlearn_classes import class_accuracies, erasure_only
 
 

@@ -58,13 +58,15 @@ def preprocessing_spec(contract: teacher.InputContract) -> dict:
     }
 
 
-def decision_rule(contract: teacher.InputContract, smoothing_minutes: int, threshold: float) -> dict:
-    """What turns the model's softmax into the app's answer."""
+def decision_section(contract: teacher.InputContract, rule: teacher.DecisionRule | None) -> dict:
+    """What turns the model's softmax into the app's answer: for a night of minutes, the student's
+    `teacher.DecisionRule` as it serialises itself; for images, the most probable label."""
     if contract.modality == "image":
         return {"name": "argmax/1"}
-    return {"name": "smoothed-threshold/1", "positive_label": contract.labels[-1],
-            "smoothing_minutes": smoothing_minutes, "threshold": threshold,
-            "ahi_threshold": teacher.AHI_THRESHOLD}
+    if rule.positive_label != contract.labels[-1]:
+        raise ValueError(f"the decision rule flags {rule.positive_label!r}, the model's last label is "
+                         f"{contract.labels[-1]!r}")
+    return rule.to_dict()
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -84,6 +86,11 @@ class BundleModel:
     @property
     def spec(self) -> dict:
         return self.manifest["bundle"]
+
+    @property
+    def decision(self) -> teacher.DecisionRule:
+        """The night's decision rule the bundle carries (rr-series bundles)."""
+        return teacher.DecisionRule.from_dict(self.spec["decision"])
 
     def check_input(self, window: np.ndarray | torch.Tensor) -> torch.Tensor:
         """One input as the contract wants it, or BundleError saying what is wrong with it."""
@@ -131,6 +138,11 @@ def load_bundle(path: str | Path) -> BundleModel:
             + "; ".join(f"{key}: bundle {spec['preprocessing'].get(key)!r}, edgekit {expected.get(key)!r}"
                         for key in differences)
             + ": re-export it")
+    if contract.modality == "rr-series":
+        try:
+            teacher.DecisionRule.from_dict(spec["decision"])
+        except ValueError as error:
+            raise BundleError(f"{path}: {error}: re-export it") from error
     return BundleModel(path, manifest, contract, *load_program(data, contract, pte_path))
 
 

@@ -11,16 +11,84 @@ from __future__ import annotations
 import copy
 import importlib.metadata
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from edge_export._bundle import BUNDLE_FORMAT, PTE_NAME, decision_rule, preprocessing_spec, sha256_bytes
 import teacher
+from edge_export._bundle import (
+    BUNDLE_FORMAT,
+    PTE_NAME,
+    BundleError,
+    decision_section,
+    load_program,
+    preprocessing_spec,
+    sha256_bytes,
+)
 
 QUANTIZE_MODES = ("int8", "none")
+# int8 calibration draws this many synthetic samples (balanced over classes); export first sets aside
+# this many others (at most half the set) to check the .pte against the eager student on.
+CALIBRATION_SAMPLES = 512
+VERIFY_SAMPLES = 256
+# A .pte is refused when it disagrees with the eager student beyond these.
+FP32_MAX_LOGIT_DIFFERENCE = 1e-3
+INT8_MIN_DECISION_AGREEMENT = 0.95
+
+
+@dataclass
+class ExportedProgram:
+    """A verified `.pte` and what the bundle records about how it was made and checked."""
+
+    pte: bytes
+    verification: dict
+    calibration_count: int  # synthetic samples int8 was calibrated on (0 for fp32)
+
+
+def export(model: nn.Module, contract: teacher.InputContract, inputs: torch.Tensor, targets: torch.Tensor,
+           quantize: str = "int8", *, calibration_samples: int = CALIBRATION_SAMPLES,
+           progress: bool = False) -> ExportedProgram:
+    """Lower `model` to a `.pte` and verify it, on synthetic data only (`inputs`, `targets`: the
+    student's synthetic set).
+
+    Verification samples are set aside first (at most half of a small set); int8 calibrates on the
+    rest. The .pte then runs in `executorch.runtime` on the set-aside samples and must match the
+    eager model (fp32: logits within FP32_MAX_LOGIT_DIFFERENCE; int8: the same decision on at least
+    INT8_MIN_DECISION_AGREEMENT), so a model that lowers without error but answers wrongly never ships.
+    """
+    verify_count = min(VERIFY_SAMPLES, len(targets) // 2)
+    held_out = torch.randperm(len(targets), generator=torch.Generator().manual_seed(1))[:verify_count]
+    calibration = None
+    if quantize == "int8":
+        remaining = torch.ones(len(targets), dtype=torch.bool)
+        remaining[held_out] = False
+        calibration = calibration_samples_of(inputs[remaining], targets[remaining], calibration_samples)
+    pte = lower_to_pte(model, contract.shape, quantize, calibration, progress=progress)
+    verification = verify_pte(pte, contract, model, inputs[held_out], quantize)
+    return ExportedProgram(pte, verification, len(calibration) if calibration is not None else 0)
+
+
+def verify_pte(pte: bytes, contract: teacher.InputContract, model: nn.Module, inputs: torch.Tensor,
+               quantize: str) -> dict:
+    """The .pte in the runtime against the eager model, one input at a time as on the phone;
+    BundleError when it disagrees beyond the limits above."""
+    _program, method = load_program(pte, contract)
+    with torch.no_grad():
+        eager = model.eval()(inputs)
+    lowered = torch.cat([method.execute([sample[None].contiguous()])[0] for sample in inputs])
+    figures = {"samples": len(inputs), "source": "synthetic set, not used for calibration",
+               "max_logit_difference": float((lowered - eager).abs().max()),
+               "decision_agreement": float((lowered.argmax(1) == eager.argmax(1)).float().mean())}
+    if quantize == "none" and figures["max_logit_difference"] > FP32_MAX_LOGIT_DIFFERENCE:
+        raise BundleError(f"the fp32 .pte differs from the eager student by {figures['max_logit_difference']:.2e} "
+                          f"in logits (allowed {FP32_MAX_LOGIT_DIFFERENCE}): not sealed")
+    if quantize == "int8" and figures["decision_agreement"] < INT8_MIN_DECISION_AGREEMENT:
+        raise BundleError(f"the int8 .pte agrees with the eager student on {figures['decision_agreement']:.1%} of "
+                          f"synthetic samples (needs {INT8_MIN_DECISION_AGREEMENT:.0%}): not sealed")
+    return figures
 
 
 def lower_to_pte(model: nn.Module, input_shape: tuple[int, ...], quantize: str,
@@ -63,7 +131,7 @@ def _quantize(program, calibration: torch.Tensor, progress: bool) -> nn.Module:
     return convert_pt2e(prepared)
 
 
-def calibration_samples(inputs: torch.Tensor, targets: torch.Tensor, count: int, seed: int = 0) -> torch.Tensor:
+def calibration_samples_of(inputs: torch.Tensor, targets: torch.Tensor, count: int, seed: int = 0) -> torch.Tensor:
     """`count` synthetic inputs, as many of each class as possible, drawn at random."""
     rng = torch.Generator().manual_seed(seed)
     classes = targets.unique()
@@ -76,7 +144,7 @@ def calibration_samples(inputs: torch.Tensor, targets: torch.Tensor, count: int,
 
 
 def write_bundle(directory: Path, pte: bytes, contract: teacher.InputContract, *, quantize: str,
-                 smoothing_minutes: int, threshold: float, lineage: list[str], calibration: dict) -> dict:
+                 decision: teacher.DecisionRule | None, lineage: list[str], calibration: dict | None) -> dict:
     """Write `model.pte` into `directory`; returns the manifest's "bundle" section."""
     (directory / PTE_NAME).write_bytes(pte)
     return {
@@ -88,7 +156,7 @@ def write_bundle(directory: Path, pte: bytes, contract: teacher.InputContract, *
         "contract": contract.to_dict(),
         "labels": list(contract.labels),
         "preprocessing": preprocessing_spec(contract),
-        "decision": decision_rule(contract, smoothing_minutes, threshold),
+        "decision": decision_section(contract, decision),
         "calibration": calibration,
         "lineage": lineage,
         "exporter": {name: importlib.metadata.version(name) for name in ("torch", "executorch", "torchao")},

@@ -25,15 +25,14 @@ def replay_night(bundle: BundleModel, record: str, data_dir: str | os.PathLike |
         raise BundleError(f"{bundle.path}: replay takes an apnea (rr-series) bundle, this one takes "
                           f"{bundle.contract.modality} inputs")
     night = teacher.read_night(record, data_dir)
-    windows, cleaning = teacher.night_windows(night, teacher.window_spec(bundle.contract))
+    windows, cleaning = teacher.night_windows(night, bundle.contract.window_spec())
     started = time.perf_counter()
     raw = np.array([bundle.probabilities(window)[-1]
                     for window in tqdm(windows, desc=f"replaying {record}", unit="min", disable=not progress)])
     seconds = time.perf_counter() - started
-    rule = bundle.spec["decision"]
-    smoothed = teacher.smooth_night(raw.astype(np.float32), rule["smoothing_minutes"])
-    flags = smoothed >= rule["threshold"]
-    estimated = teacher.estimated_ahi(flags)
+    rule = bundle.decision
+    decided = rule.apply(raw.astype(np.float32))
+    smoothed, flags = decided["smoothed"], decided["flags"]
     result = {
         "record": record,
         "bundle": bundle.manifest["id"],
@@ -41,8 +40,8 @@ def replay_night(bundle: BundleModel, record: str, data_dir: str | os.PathLike |
         "probability": raw.round(5).tolist(),
         "smoothed": smoothed.round(5).tolist(),
         "flags": flags.astype(int).tolist(),
-        "estimated_ahi": estimated,
-        "apneic": bool(estimated > rule["ahi_threshold"]),
+        "estimated_ahi": decided["estimated_ahi"],
+        "apneic": decided["apneic"],
         "runtime_seconds": round(seconds, 4),
         "rr_cleaning": cleaning,
         "beat_source": night.beat_source,
@@ -53,7 +52,7 @@ def replay_night(bundle: BundleModel, record: str, data_dir: str | os.PathLike |
         result.update({
             "reference": labels.astype(int).tolist(),
             "reference_ahi": reference,
-            "reference_apneic": bool(reference > rule["ahi_threshold"]),
+            "reference_apneic": rule.is_apneic(reference),
             "minute_accuracy": float(np.mean(flags == labels)),
         })
     return result

@@ -1,19 +1,21 @@
-"""edgekit: the one CLI, the pipeline that chains the stages, and the artifact store."""
+"""edgekit: the one CLI, the stage table that chains the rooms below, the artifact store and the ledger."""
 
 import importlib
 
 # Where each public name lives. They are imported on first use (PEP 562), so `import edgekit`
 # (and `edgekit --help`, which imports edgekit.cli) does not load torch through the pipeline.
 _EXPORTS = {
-    "Artifact": "edgekit._store",
-    "ArtifactStore": "edgekit._store",
-    "code_version": "edgekit._store",
-    "evaluate_teacher": "edgekit._pipeline",
-    "run_demo": "edgekit._pipeline",
-    "train_teacher": "edgekit._pipeline",
+    **{name: "edgekit._store" for name in ("Artifact", "ArtifactStore", "StoreError", "code_version")},
+    **{name: "edgekit._pipeline" for name in ("STAGES", "Stage", "distill", "evaluate_teacher", "export", "rebuild",
+                                               "synthesise", "train_teacher")},
+    **{name: "edgekit._unlearn" for name in ("prepare_guides", "teacher_data", "unlearn")},
+    "Ledger": "edgekit._ledger",
+    "audit_synthetic": "edgekit._audit",
+    "explain_minutes": "edgekit._explain",
+    "run_demo": "edgekit._demo",
 }
 
-__all__ = ["Artifact", "ArtifactStore", "code_version", "evaluate_teacher", "run_demo", "train_teacher"]
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):

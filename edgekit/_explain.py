@@ -1,48 +1,15 @@
-"""`edgekit explain`: why a model flagged a minute, drawn over the minute's heart-rate series.
-
-A minute's window is the RR series around it (the scored minute with its context), exactly as the
-model reads it; the explained class is "apnea" unless asked otherwise, so a clinician sees the
-stretch that pushed the call toward apnea. The figure shades the mask (or the positive part of a
-baseline's attribution, scaled to [0, 1]) behind the series and names the decision: the model's
-probability for the minute, and whether the night's decision rule (smoothing over neighbouring
-minutes, the threshold) flagged it.
-"""
+"""`edgekit explain`: a model artifact and a night from the data directory, through
+`student.explain_minutes`; the re-label VAE is kept in the store."""
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import os
-import time
-from pathlib import Path
-
-import numpy as np
 import torch
 
 import student
 import teacher
 from edgekit._store import Artifact, ArtifactStore, code_version
 
-APNEA = teacher.LABEL_NAMES.index("apnea")
 VAE_EPOCHS = 20
-
-
-def _night(artifact: Artifact, record: str, data_dir) -> dict:
-    """The night's windows and the model's per-minute probability, smoothed probability and flags."""
-    contract = teacher.InputContract.from_dict(artifact.manifest["contract"])
-    if contract.modality != "rr-series":
-        raise ValueError(f"{artifact.id}: explain takes an apnea (rr-series) model; this one takes "
-                         f"{contract.modality} inputs (use student.NeuroMask on images directly)")
-    model, checkpoint = teacher.load_teacher(artifact.path)
-    config = checkpoint["config"]
-    windows, _ = teacher.night_windows(teacher.read_night(record, data_dir), teacher.window_spec(contract))
-    inputs = torch.from_numpy(windows).float()
-    with torch.no_grad():
-        probability = torch.softmax(model(inputs), dim=-1)[:, APNEA].numpy()
-    smoothed = teacher.smooth_night(probability, config.get("smoothing_minutes", 0))
-    return {"model": model, "contract": contract, "inputs": inputs, "probability": probability,
-            "flags": smoothed >= config.get("decision_threshold", 0.5)}
 
 
 def _relabel_vae(store: ArtifactStore, contract: teacher.InputContract, data_dir, progress: bool) -> student.VAE:
@@ -60,7 +27,7 @@ def _relabel_vae(store: ArtifactStore, contract: teacher.InputContract, data_dir
             vae = student.VAE(tuple(contract.shape))
             vae.load_state_dict(state)
             return vae.eval()
-    windows, provenance = teacher.load_windows(records, data_dir, teacher.window_spec(contract), progress=progress)
+    windows, provenance = teacher.load_windows(records, data_dir, contract.window_spec(), progress=progress)
     vae, history = student.train_vae(torch.from_numpy(windows.inputs).float(), epochs=VAE_EPOCHS, progress=progress)
     staging = store.staging_dir("vae", config)
     torch.save(vae.state_dict(), staging / "vae.pt")
@@ -71,88 +38,14 @@ def _relabel_vae(store: ArtifactStore, contract: teacher.InputContract, data_dir
 
 def explain_minutes(store: ArtifactStore, artifact_ref: str, record: str, minutes: list[int] | None, *,
                     method: str = "neuromask", target: str = "apnea", data_dir=None, progress: bool = False) -> dict:
-    """Maps for `minutes` of `record` (None: every flagged minute), with what the figures need."""
+    """Maps for `minutes` of `record` (None: every flagged minute) by the artifact's model, with its
+    decision rule; `student.explain_minutes` says what the result holds."""
     artifact = store.get(artifact_ref)
-    night = _night(artifact, record, data_dir)
-    total = len(night["inputs"])
-    if minutes is None:
-        minutes = np.flatnonzero(night["flags"]).tolist()
-    for minute in minutes:
-        if not 0 <= minute < total:
-            raise ValueError(f"{record} has minutes 0-{total - 1}; minute {minute} does not exist")
-    vae = _relabel_vae(store, night["contract"], data_dir, progress) if method == "relabel" else None
-    explainer = student.make_explainer(method, night["model"], vae=vae)
-    chosen = night["inputs"][minutes]
-    started = time.perf_counter()
-    maps = explainer.explain(chosen, teacher.LABEL_NAMES.index(target)) if minutes else chosen[:, 0]
-    return {
-        "artifact": artifact.id, "record": record, "method": method, "target": target,
-        "minutes": minutes, "night_minutes": total, "inputs": chosen[:, 0].numpy(), "maps": maps.numpy(),
-        "probability": night["probability"][minutes], "flagged": night["flags"][minutes],
-        "grid_hz": night["contract"].grid_hz, "context_minutes": night["contract"].context_minutes,
-        "seconds": time.perf_counter() - started,
-    }
-
-
-def _shading(values: np.ndarray, method: str) -> np.ndarray:
-    """A map as shading in [0, 1]: NeuroMask's mask as it is, attributions' positive part over its maximum."""
-    if method.startswith("neuromask"):
-        return values
-    positive = np.clip(values, 0, None)
-    return positive / max(float(positive.max()), 1e-12)
-
-
-def plot_minute(result: dict, index: int, path: str | os.PathLike | io.BytesIO, *, small: bool = False) -> None:
-    """The window's RR series (seconds from the scored minute's start) with the map shaded behind it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    series, shade = result["inputs"][index], _shading(result["maps"][index], result["method"])
-    seconds = np.arange(len(series)) / result["grid_hz"] - result["context_minutes"] * 60
-    figure, axis = plt.subplots(figsize=(7, 2.4) if small else (11, 3.4))
-    low, high = float(series.min()), float(series.max())
-    pad = max(0.02, 0.1 * (high - low))
-    axis.imshow(shade[None, :], aspect="auto", cmap="Reds", vmin=0, vmax=1, alpha=0.7,
-                extent=(seconds[0], seconds[-1] + 1 / result["grid_hz"], low - pad, high + pad), origin="lower")
-    axis.plot(seconds, series, color="black", linewidth=0.8, label="RR interval")
-    axis.axvspan(0, 60, facecolor="none", edgecolor="tab:blue", linewidth=1.2, label="scored minute")
-    minute, probability = result["minutes"][index], float(result["probability"][index])
-    call = "flagged apnea" if result["flagged"][index] else "not flagged"
-    axis.set(xlabel="seconds from the start of the scored minute", ylabel="RR (s, night-relative)",
-             ylim=(low - pad, high + pad),
-             title=f"{result['record']} minute {minute}: P(apnea) {probability:.2f}, {call}; "
-                   f"{result['method']} evidence for {result['target']} shaded")
-    axis.legend(loc="upper right", fontsize=7)
-    if small:  # the night report's figures: at the default size the title ran past the right edge
-        axis.title.set_fontsize(8)
-        # Fixed margins: `tight_layout` draws the figure once more to measure it, a third of the
-        # time of each of a night's figures (hundreds of them).
-        figure.subplots_adjust(left=0.1, right=0.98, bottom=0.19, top=0.89)
-    else:
-        figure.tight_layout()
-    figure.savefig(path, dpi=80 if small else 120, format="png")
-    plt.close(figure)
-
-
-def write_night_report(result: dict, path: str | os.PathLike) -> None:
-    """One HTML page: every explained minute's figure, in order, with the night's summary."""
-    parts = [
-        "<!doctype html><meta charset='utf-8'>",
-        f"<title>{html.escape(result['record'])}: why each minute was flagged</title>",
-        "<style>body{font-family:sans-serif;max-width:900px;margin:auto}img{width:100%}</style>",
-        f"<h1>{html.escape(result['record'])}: {len(result['minutes'])} of {result['night_minutes']} minutes flagged</h1>",
-        f"<p>Model {html.escape(result['artifact'])}; method {html.escape(result['method'])}; shaded: the "
-        f"evidence for {html.escape(result['target'])}; explained in {result['seconds']:.1f} s.</p>",
-    ]
-    for index, minute in enumerate(result["minutes"]):
-        buffer = io.BytesIO()
-        plot_minute(result, index, buffer, small=True)
-        encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-        parts.append(f"<h3 id='m{minute}'>minute {minute}</h3><img alt='minute {minute}' "
-                     f"src='data:image/png;base64,{encoded}'>")
-    target = Path(path)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(temporary, target)
+    contract = teacher.InputContract.from_dict(artifact.manifest["contract"])
+    model, checkpoint = teacher.load_teacher(artifact.path)
+    rule = teacher.TrainConfig(**checkpoint["config"]).decision
+    windows, _ = teacher.night_windows(teacher.read_night(record, data_dir), contract.window_spec())
+    vae = _relabel_vae(store, contract, data_dir, progress) if method == "relabel" else None
+    result = student.explain_minutes(model, contract, torch.from_numpy(windows).float(), rule, minutes,
+                                     method=method, target=target, vae=vae, night=record)
+    return {"artifact": artifact.id, "record": record, **result}

@@ -34,11 +34,11 @@ if TYPE_CHECKING:
     import student
     import synth
     import teacher
-    from edgekit import _audit, _explain, _pipeline, _unlearn
+    from edgekit import _audit, _demo, _explain, _pipeline, _unlearn
 else:
     edge_export, student, synth, teacher = (_Lazy(name) for name in ("edge_export", "student", "synth", "teacher"))
-    _audit, _explain, _pipeline, _unlearn = (_Lazy(f"edgekit.{name}") for name in ("_audit", "_explain", "_pipeline",
-                                                                                    "_unlearn"))
+    _audit, _demo, _explain, _pipeline, _unlearn = (_Lazy(f"edgekit.{name}") for name in ("_audit", "_demo", "_explain",
+                                                                                          "_pipeline", "_unlearn"))
 
 
 def _records(text: str) -> list[str]:
@@ -217,14 +217,14 @@ def cmd_synth_generate(args) -> int:
 
 
 def cmd_synth_audit(args) -> int:
-    config = _audit.AuditConfig(**_given(samples=args.samples, epochs=args.epochs, team_size=args.team_size),
-                                seed=args.seed)
+    config = synth.AuditConfig(**_given(samples=args.samples, epochs=args.epochs, team_size=args.team_size),
+                               seed=args.seed)
     report = _audit.audit_synthetic(_store_for(args, args.synth), args.synth, args.data_dir, config,
                                     progress=not args.quiet)
     if args.json:
         _print_json(report)
     else:
-        print(_audit.format_report(report))
+        print(synth.format_report(report))
     return 0
 
 
@@ -284,12 +284,12 @@ def cmd_explain(args) -> int:
                                       target=args.target, data_dir=args.data_dir, progress=not args.quiet)
     if args.night:
         path = args.out or f"{args.record}-{args.method}.html"
-        _explain.write_night_report(result, path)
+        student.write_night_report(result, path)
         print(f"{args.record}: {len(result['minutes'])} flagged minutes explained ({args.method}) in "
               f"{result['seconds']:.1f} s; report: {path}")
         return 0
     path = args.out or f"{args.record}-minute{args.minute}-{args.method}.png"
-    _explain.plot_minute(result, 0, path)
+    student.plot_minute(result, 0, path)
     print(f"{args.record} minute {args.minute}: P(apnea) {result['probability'][0]:.2f}, "
           f"{'flagged apnea' if result['flagged'][0] else 'not flagged'}; {args.method} explained it in "
           f"{result['seconds']:.2f} s; figure: {path}")
@@ -348,7 +348,7 @@ def format_certificate(result: dict) -> str:
                  f"{max(gaps['threshold_attack_auc'], gaps['shadow_attack_auc']):.3f}, test accuracy "
                  f"{gaps['test_accuracy_points_below']:.2f} points below; time {gaps['time_ratio']:.1%} of retraining")
     if "reference_spread" in certificate:
-        lines.append(f"  retrained{_unlearn.retrained_text(certificate)}")
+        lines.append(f"  retrained{teacher.retrained_text(certificate)}")
     if "forgetting" in certificate:
         lines.append(f"  forgetting score over {certificate['forgetting']['references']} references: "
                      f"{certificate['forgetting']['score']:.3f}")
@@ -371,7 +371,7 @@ def cmd_unlearn(args) -> int:
         _print_json(result)
     else:
         print(format_certificate(result))
-        print(f"certificate: {store.get(result['teacher']).path / _unlearn.CERTIFICATE_HTML}")
+        print(f"certificate: {store.get(result['teacher']).path / teacher.CERTIFICATE_HTML}")
     return 0 if result["certificate"]["verified"] else 1
 
 
@@ -438,14 +438,14 @@ def _night_call(night: dict) -> str:
 
 
 def cmd_demo(args) -> int:
-    figures = _pipeline.run_demo(args.runs or "runs/demo", progress=not args.quiet)
+    figures = _demo.run_demo(args.runs or "runs/demo", progress=not args.quiet)
     print(_format_figures({**figures, "artifact": figures["teacher"]}))
     made = figures["synth_metrics"]
     print(f"synthetic set {figures['synth']}: {made['samples']} RR windows from the teacher alone "
           f"(no real data read) in {made['seconds']:.1f} s, {made['rounds']} round(s), "
           f"harvest rate {made['harvest_rate']:.1%}")
     print(_format_student(figures["student_figures"], figures))
-    print(_audit.format_report(figures["audit"]))
+    print(synth.format_report(figures["audit"]))
     verification, replay = figures["bundle_metrics"]["verification"], figures["replay"]
     night_name = replay["record"]
     print(f"bundle {figures['bundle']} (int8, {figures['bundle_metrics']['pte_bytes']} bytes; decisions agree with "

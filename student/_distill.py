@@ -52,10 +52,12 @@ def student_config(teacher_config: dict, arch: str, *, labels: str, temperature:
     if teacher.get_entry(arch).contract.modality != teacher_modality:
         raise ValueError(f"{arch} does not take {teacher_modality} inputs like its teacher {teacher_config['arch']}")
     arch_options = {key: value for key, value in teacher_config.get("arch_options", {}).items() if key in DATA_OPTIONS}
-    # The teacher's decision rule, unless the recipe or the caller gives the student its own.
-    inherited = {key: teacher_config[key] for key in ("smoothing_minutes", "decision_threshold") if key in teacher_config}
-    settings = {**inherited, **settings, **{key: value for key, value in overrides.items() if value is not None}}
-    return teacher.TrainConfig(dataset=dataset, arch=arch, arch_options=arch_options,
+    settings = {**settings, **{key: value for key, value in overrides.items() if value is not None}}
+    # The teacher's decision rule, with the student's own threshold where the recipe or the caller gives one.
+    decision = teacher.DecisionRule.from_dict(teacher_config["decision"])
+    if "decision_threshold" in settings:
+        decision = decision.with_threshold(settings.pop("decision_threshold"))
+    return teacher.TrainConfig(dataset=dataset, arch=arch, arch_options=arch_options, decision=decision,
                                temperature=temperature if labels == "soft" else 1.0, **settings)
 
 

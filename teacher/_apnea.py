@@ -19,25 +19,10 @@ from teacher._apnea_io import (
     read_answers,
     read_night,
 )
-from teacher._rr import BeatNoise, clean_rr, minute_windows, valid_coverage
+from teacher._rr import BeatNoise, WindowSpec, clean_rr, minute_windows, valid_coverage
 
 LABEL_NAMES = ("normal", "apnea")
 NIGHT_MEDIAN_RR_S = 0.95
-
-
-@dataclass(frozen=True)
-class WindowSpec:
-    """How a minute becomes a model input: RR on a `grid_hz` grid, `context_minutes` each side."""
-
-    grid_hz: float = 4.0
-    context_minutes: int = 2
-    # Rescale each night so its median RR is NIGHT_MEDIAN_RR_S: removes each patient's resting
-    # heart rate, leaving the variations (cyclic heart-rate changes) that apneas cause.
-    night_relative: bool = True
-
-    @property
-    def length(self) -> int:
-        return int((2 * self.context_minutes + 1) * 60 * self.grid_hz)
 
 
 @dataclass
@@ -89,39 +74,16 @@ def night_windows(night: Night, spec: WindowSpec) -> tuple[np.ndarray, dict]:
             f"covering {coverage.mean():.0%} of {night.n_minutes} minutes; need "
             f"{MIN_VALID_COVERAGE:.0%})"
         )
-    windows = minute_windows(series, night.n_minutes, spec.grid_hz, spec.context_minutes)
+    windows = minute_windows(series, night.n_minutes, spec)
     if spec.night_relative:
         windows *= NIGHT_MEDIAN_RR_S / np.median(series.rr)
     return windows, report
 
 
-def smooth_night(probabilities: np.ndarray, half_width: int) -> np.ndarray:
-    """Moving average of one night's per-minute probabilities over +-`half_width` minutes.
-
-    Apneas come in runs of minutes, so a lone flagged minute among normal ones is more likely an
-    error than an event; edges are padded with the first/last value so every minute keeps a score.
-    """
-    if half_width <= 0 or probabilities.size == 0:
-        return probabilities
-    padded = np.pad(probabilities, half_width, mode="edge")
-    kernel = np.full(2 * half_width + 1, 1.0 / (2 * half_width + 1))
-    return np.convolve(padded, kernel, mode="valid").astype(probabilities.dtype)
-
-
-def smooth_by_night(records: np.ndarray, minutes: np.ndarray, probabilities: np.ndarray, half_width: int) -> np.ndarray:
-    """`smooth_night` applied to each night's minutes in time order, rows kept where they were."""
-    smoothed = probabilities.copy()
-    for name in np.unique(records):
-        rows = np.flatnonzero(records == name)
-        rows = rows[np.argsort(minutes[rows], kind="stable")]
-        smoothed[rows] = smooth_night(probabilities[rows], half_width)
-    return smoothed
-
-
 def load_windows(
     records: list[str],
-    data_dir: str | os.PathLike | None = None,
-    spec: WindowSpec = WindowSpec(),
+    data_dir: str | os.PathLike | None,
+    spec: WindowSpec,
     *,
     beat_noise: BeatNoise | None = None,
     progress: bool = True,

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from teacher._apnea import ApneaWindows, WindowSpec, load_windows, smooth_by_night
+from teacher._apnea import ApneaWindows, load_windows
+from teacher._decision import DecisionRule
 from teacher._metrics import minute_metrics, night_metrics
 from teacher._models import InputContract, create_model, get_entry
 from teacher._rr import BeatNoise
@@ -33,14 +34,6 @@ def training_beat_noise(copy: int) -> BeatNoise:
     return BeatNoise(jitter_s=0.01, missed=0.02, extra=0.02, seed=1000 * (copy + 1))
 
 
-def window_spec(contract: InputContract) -> WindowSpec:
-    return WindowSpec(
-        grid_hz=contract.grid_hz,
-        context_minutes=contract.context_minutes,
-        night_relative=bool(contract.night_relative),
-    )
-
-
 def model_contract(arch: str, arch_options: dict | None = None) -> InputContract:
     """The registry contract of `arch`; a `length` override must agree with its window length."""
     contract = get_entry(arch).contract
@@ -50,44 +43,42 @@ def model_contract(arch: str, arch_options: dict | None = None) -> InputContract
     return contract
 
 
-def score_windows(
-    model: nn.Module, windows: ApneaWindows, smoothing_minutes: int, threshold: float = 0.5
-) -> dict:
-    """Per-minute and per-night figures of `model` on labelled windows, after night smoothing.
+def score_windows(model: nn.Module, windows: ApneaWindows, rule: DecisionRule) -> dict:
+    """Per-minute and per-night figures of `model` on labelled windows, with the decision rule.
 
-    `minute_unsmoothed` keeps the figures of the raw per-minute outputs for comparison.
+    `minute_unsmoothed` keeps the figures of the raw per-minute outputs (same threshold) for comparison.
     """
     labelled = windows.select(windows.labels >= 0)
     raw = predict_proba(model, labelled.inputs)[:, 1]
-    probabilities = smooth_by_night(labelled.records, labelled.minutes, raw, smoothing_minutes)
+    smoothed, flags = rule.apply_by_night(labelled.records, labelled.minutes, raw)
     return {
-        "minute": minute_metrics(labelled.labels, probabilities, threshold),
-        "minute_unsmoothed": minute_metrics(labelled.labels, raw, threshold),
-        "night": night_metrics(labelled.records, labelled.labels, probabilities, threshold),
+        "minute": minute_metrics(labelled.labels, smoothed, flags),
+        "minute_unsmoothed": minute_metrics(labelled.labels, raw, rule.flags(raw)),
+        "night": night_metrics(labelled.records, labelled.labels, flags, rule),
     }
 
 
-def decision_accuracy(config: TrainConfig):
-    """`score(model, windows)`: per-minute accuracy with `config`'s decision rule (night smoothing,
-    threshold), the figure unlearning certificates compare."""
+def decision_accuracy(rule: DecisionRule):
+    """`score(model, windows)`: per-minute accuracy with the decision rule, the figure unlearning
+    certificates compare."""
     def score(model: nn.Module, windows: ApneaWindows) -> float:
-        return score_windows(model, windows, config.smoothing_minutes, config.decision_threshold)["minute"]["accuracy"]
+        return score_windows(model, windows, rule)["minute"]["accuracy"]
     return score
 
 
 THRESHOLD_GRID = tuple(round(0.05 * step, 2) for step in range(1, 19))  # 0.05 ... 0.90
 
 
-def best_threshold(model: nn.Module, windows: ApneaWindows, smoothing_minutes: int,
+def best_threshold(model: nn.Module, windows: ApneaWindows, rule: DecisionRule,
                    candidates: tuple[float, ...] = THRESHOLD_GRID) -> tuple[float, float]:
-    """(threshold, accuracy): the decision threshold on the smoothed per-minute probability that
-    scores best on these labelled windows. Ties go to the threshold nearest 0.5."""
+    """(threshold, accuracy): the threshold of `rule` (its smoothing kept) that scores best on these
+    labelled windows. Ties go to the threshold nearest 0.5."""
     labelled = windows.select(windows.labels >= 0)
     raw = predict_proba(model, labelled.inputs)[:, 1]
-    probabilities = smooth_by_night(labelled.records, labelled.minutes, raw, smoothing_minutes)
+    smoothed, _ = rule.apply_by_night(labelled.records, labelled.minutes, raw)
     truth = labelled.labels.astype(bool)
-    scored = [(float(np.mean((probabilities >= threshold) == truth)), -abs(threshold - 0.5), threshold)
-              for threshold in candidates]
+    scored = [(float(np.mean(rule.with_threshold(threshold).flags(smoothed) == truth)), -abs(threshold - 0.5),
+               threshold) for threshold in candidates]
     accuracy, _, threshold = max(scored)
     return threshold, accuracy
 
@@ -95,7 +86,7 @@ def best_threshold(model: nn.Module, windows: ApneaWindows, smoothing_minutes: i
 def training_windows(config: TrainConfig, data_dir: str | os.PathLike | None,
                      progress: bool = True) -> tuple[ApneaWindows, list[dict]]:
     """The labelled windows the recipe trains on: `config.train_records`, then its noisy copies."""
-    spec = window_spec(model_contract(config.arch, config.arch_options))
+    spec = model_contract(config.arch, config.arch_options).window_spec()
     train, provenance = load_windows(config.train_records, data_dir, spec, progress=progress)
     for copy in range(config.noisy_beat_copies):
         noisy, _ = load_windows(
@@ -118,7 +109,7 @@ def train_apnea_teacher(
     if not config.train_records:
         raise ValueError("no training records given")
     contract = model_contract(config.arch, config.arch_options)
-    spec = window_spec(contract)
+    spec = contract.window_spec()
     train, provenance = training_windows(config, data_dir, progress)
     validation = None
     if config.val_records:
@@ -126,7 +117,7 @@ def train_apnea_teacher(
         provenance += val_provenance
 
     def evaluate(model: nn.Module) -> dict:
-        figures = score_windows(model, validation, config.smoothing_minutes, config.decision_threshold)["minute"]
+        figures = score_windows(model, validation, config.decision)["minute"]
         return {"val_accuracy": figures["accuracy"], "val_roc_auc": figures["roc_auc"]}
 
     model, checkpoint = fit(
@@ -142,7 +133,7 @@ def train_apnea_teacher(
     metrics = {"train_minutes": len(train), "train_loss": checkpoint["history"][-1]["train_loss"]}
     metrics["train_seconds"] = round(sum(epoch["seconds"] for epoch in checkpoint["history"]), 1)
     if validation is not None:
-        figures = score_windows(model, validation, config.smoothing_minutes, config.decision_threshold)
+        figures = score_windows(model, validation, config.decision)
         metrics.update(
             val_accuracy=figures["minute"]["accuracy"],
             val_roc_auc=figures["minute"]["roc_auc"],
@@ -170,8 +161,7 @@ def evaluate_apnea_teacher(
     records: list[str],
     data_dir: str | os.PathLike | None = None,
     *,
-    smoothing_minutes: int = 0,
-    threshold: float = 0.5,
+    rule: DecisionRule,
     beat_noise: BeatNoise | None = None,
     progress: bool = True,
 ) -> dict:
@@ -180,16 +170,15 @@ def evaluate_apnea_teacher(
     `beat_noise` degrades the beat annotations first, to measure robustness to a worse detector.
     """
     windows, provenance = load_windows(
-        records, data_dir, window_spec(contract), beat_noise=beat_noise, progress=progress
+        records, data_dir, contract.window_spec(), beat_noise=beat_noise, progress=progress
     )
     unlabelled = sorted(set(windows.records[windows.labels < 0].tolist()))
     if unlabelled:
         raise ValueError(f"no labels for {', '.join(unlabelled)}: cannot score them")
-    figures = score_windows(model, windows, smoothing_minutes, threshold)
+    figures = score_windows(model, windows, rule)
     return {
         "records": records,
-        "smoothing_minutes": smoothing_minutes,
-        "threshold": threshold,
+        "decision": rule.to_dict(),
         **figures,
         "data": provenance,
     }

@@ -1,12 +1,11 @@
-"""Per-minute and per-night apnea figures (numpy only, so replay and tests share them)."""
+"""Per-minute and per-night apnea figures of flags a `DecisionRule` made (numpy only, so replay and
+tests share them)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-# A night is called apneic when its apnea-hypopnea index exceeds 5 events an hour, the usual
-# clinical cut-off; here the index is estimated as flagged minutes per hour of recording.
-AHI_THRESHOLD = 5.0
+from teacher._decision import DecisionRule, estimated_ahi
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -27,10 +26,10 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def minute_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict:
-    """Accuracy, sensitivity, specificity and ROC AUC over labelled minutes."""
+def minute_metrics(labels: np.ndarray, scores: np.ndarray, flags: np.ndarray) -> dict:
+    """Accuracy, sensitivity, specificity of the flags and ROC AUC of the scores over labelled minutes."""
     labels = np.asarray(labels).astype(int)
-    predictions = (np.asarray(probabilities) >= threshold).astype(int)
+    predictions = np.asarray(flags).astype(int)
     tp = int(((predictions == 1) & (labels == 1)).sum())
     tn = int(((predictions == 0) & (labels == 0)).sum())
     fp = int(((predictions == 1) & (labels == 0)).sum())
@@ -40,34 +39,27 @@ def minute_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: flo
         "accuracy": (tp + tn) / max(labels.size, 1),
         "sensitivity": tp / max(tp + fn, 1),
         "specificity": tn / max(tn + fp, 1),
-        "roc_auc": roc_auc(labels, probabilities),
+        "roc_auc": roc_auc(labels, scores),
         "confusion": {"tp": tp, "tn": tn, "fp": fp, "fn": fn},
     }
 
 
-def estimated_ahi(flags: np.ndarray) -> float:
-    """Apnea minutes per hour of the night."""
-    return float(np.mean(flags) * 60.0) if len(flags) else float("nan")
-
-
-def night_metrics(
-    records: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5
-) -> dict:
-    """Per-night estimated vs reference AHI, the AHI > 5 call, its accuracy and the AHI correlation."""
+def night_metrics(records: np.ndarray, labels: np.ndarray, flags: np.ndarray, rule: DecisionRule) -> dict:
+    """Per-night estimated vs reference AHI, the rule's call (AHI > 5), its accuracy and the AHI correlation."""
     nights = []
+    flags = np.asarray(flags).astype(bool)
     for name in sorted(set(records.tolist())):
         rows = records == name
-        flags = probabilities[rows] >= threshold
-        estimated, reference = estimated_ahi(flags), estimated_ahi(labels[rows])
+        estimated, reference = estimated_ahi(flags[rows]), estimated_ahi(labels[rows])
         nights.append(
             {
                 "record": name,
                 "minutes": int(rows.sum()),
                 "estimated_ahi": estimated,
                 "reference_ahi": reference,
-                "predicted_apneic": bool(estimated > AHI_THRESHOLD),
-                "reference_apneic": bool(reference > AHI_THRESHOLD),
-                "minute_accuracy": float(np.mean(flags == labels[rows].astype(bool))),
+                "predicted_apneic": rule.is_apneic(estimated),
+                "reference_apneic": rule.is_apneic(reference),
+                "minute_accuracy": float(np.mean(flags[rows] == labels[rows].astype(bool))),
             }
         )
     correct = sum(n["predicted_apneic"] == n["reference_apneic"] for n in nights)

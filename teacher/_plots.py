@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from teacher._metrics import AHI_THRESHOLD
+from teacher._decision import AHI_THRESHOLD
 
 
 def plot_ahi(night_figures: dict, path: str | os.PathLike, title: str = "") -> None:

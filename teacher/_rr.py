@@ -138,25 +138,48 @@ def resample_rr(series: RRSeries, grid_hz: float, start_s: float, stop_s: float)
     return np.interp(grid, series.times, series.rr).astype(np.float32)
 
 
-def minute_windows(
-    series: RRSeries, n_minutes: int, grid_hz: float, context_minutes: int
-) -> np.ndarray:
-    """One window per minute of the night: the minute itself plus `context_minutes` each side.
+@dataclass(frozen=True)
+class WindowSpec:
+    """How a minute becomes a model input: RR on a `grid_hz` grid, `context_minutes` each side.
+
+    The registry's input contract of each model holds these (`InputContract.window_spec`): the one
+    place a window's rate and context are set.
+    """
+
+    grid_hz: float
+    context_minutes: int
+    # Rescale each night so its median RR is NIGHT_MEDIAN_RR_S: removes each patient's resting
+    # heart rate, leaving the variations (cyclic heart-rate changes) that apneas cause.
+    night_relative: bool = True
+
+    @property
+    def samples_per_minute(self) -> int:
+        samples = int(round(60 * self.grid_hz))
+        if samples != 60 * self.grid_hz:
+            raise ValueError(f"grid rate {self.grid_hz} Hz does not give a whole number of samples a minute")
+        return samples
+
+    @property
+    def length(self) -> int:
+        """Samples in one window: the scored minute and its context."""
+        return (2 * self.context_minutes + 1) * self.samples_per_minute
+
+
+def minute_windows(series: RRSeries, n_minutes: int, spec: WindowSpec) -> np.ndarray:
+    """One window per minute of the night: the minute itself plus `spec.context_minutes` each side.
 
     Minute m covers [60 m, 60 (m + 1)) seconds, as the Apnea-ECG labels do. Every minute gets a
     window, the first and last included: context beyond the recording is edge-padded.
 
     Returns:
-        (n_minutes, 1, (2 * context_minutes + 1) * 60 * grid_hz) float32 RR values in seconds.
+        (n_minutes, 1, spec.length) float32 RR values in seconds.
     """
-    samples_per_minute = int(round(60 * grid_hz))
-    if samples_per_minute != 60 * grid_hz:
-        raise ValueError(f"grid rate {grid_hz} Hz does not give a whole number of samples a minute")
+    samples_per_minute = spec.samples_per_minute
     # Resample the whole padded night once, then cut overlapping views out of it.
     night = resample_rr(
-        series, grid_hz, -60.0 * context_minutes, 60.0 * (n_minutes + context_minutes)
+        series, spec.grid_hz, -60.0 * spec.context_minutes, 60.0 * (n_minutes + spec.context_minutes)
     )
-    width = (2 * context_minutes + 1) * samples_per_minute
+    width = spec.length
     starts = np.arange(n_minutes) * samples_per_minute
     windows = np.stack([night[s : s + width] for s in starts])
     return windows[:, None, :]

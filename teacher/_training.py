@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from teacher._decision import DecisionRule
 from teacher._models import create_model
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -59,17 +60,18 @@ class TrainConfig:
     augment: str = "none"
     # Images: training examples held out (seeded) to report validation figures each epoch.
     validation_size: int = 0
-    # Decision rule: average each minute's apnea probability with this many minutes each side, then
-    # flag the minute when the average reaches the threshold.
-    smoothing_minutes: int = 3
-    # 0.45 maximised pooled out-of-fold accuracy over 0.30-0.55 (BENCHMARKS.md).
-    decision_threshold: float = 0.45
+    # Apnea-ECG: what turns the minutes' probabilities into flags and the night's call.
+    decision: DecisionRule = field(default_factory=DecisionRule)
     train_records: list[str] = field(default_factory=list)
     val_records: list[str] = field(default_factory=list)
     test_records: list[str] = field(default_factory=list)
 
+    def __post_init__(self):
+        if isinstance(self.decision, dict):  # from a manifest or checkpoint
+            self.decision = DecisionRule.from_dict(self.decision)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "decision": self.decision.to_dict()}
 
 
 def resolve_device(device: str = "auto") -> torch.device:

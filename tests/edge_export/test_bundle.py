@@ -4,6 +4,8 @@ x01, `edgekit replay`, and every way a bundle or its input can be wrong."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import shutil
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 import torch
 
 import edge_export
+import student
 import teacher
 from edgekit import _pipeline
 from edgekit._store import ArtifactStore
@@ -49,7 +52,7 @@ def exported(tmp_path_factory, embedded_apnea_dir) -> dict:
 def x01_windows(embedded_apnea_dir) -> torch.Tensor:
     """Every minute of the held-out night x01, preprocessed as in training."""
     night = teacher.read_night("x01", embedded_apnea_dir)
-    windows, _ = teacher.night_windows(night, teacher.WindowSpec())
+    windows, _ = teacher.night_windows(night, teacher.APNEA_WINDOW)
     return torch.as_tensor(windows)
 
 
@@ -72,12 +75,13 @@ def test_export_seals_a_bundle_whose_manifest_says_how_to_feed_it(exported):
         pte = (artifact.path / "model.pte").read_bytes()
         assert spec["pte_sha256"] == edge_export.sha256_bytes(pte) and spec["pte_bytes"] == len(pte)
         assert spec["quantize"] == mode
-        assert spec["contract"]["shape"] == [1, 1200] and spec["labels"] == ["normal", "apnea"]
+        assert spec["contract"]["shape"] == [1, teacher.APNEA_WINDOW.length] and spec["labels"] == ["normal", "apnea"]
         assert spec["preprocessing"]["name"] == "beats-to-rr-windows/1"
         assert spec["preprocessing"]["grid_hz"] == 4.0 and spec["preprocessing"]["night_median_rr_s"] == 0.95
         student_config = store.get(exported["student"]).manifest["config"]
-        assert spec["decision"]["threshold"] == student_config["decision_threshold"]
-        assert spec["decision"]["smoothing_minutes"] == student_config["smoothing_minutes"]
+        # The student's own rule, as the rule serialises itself: what the phone reads.
+        assert spec["decision"] == student_config["decision"]
+        assert teacher.DecisionRule.from_dict(spec["decision"]).threshold == student.STUDENT_RECIPES["apnea-ecg"]["decision_threshold"]
         assert spec["lineage"][:3] == [exported["student"], exported["synth"], exported["teacher"]]
         assert set(spec["exporter"]) == {"torch", "executorch", "torchao"}
     int8 = store.get(exported["int8"]).manifest
@@ -120,8 +124,7 @@ def test_replay_flags_the_minutes_the_eager_student_flags(exported, x01_windows,
     assert result["minutes"] == len(x01_windows) == len(result["flags"]) == len(result["reference"])
     with torch.no_grad():
         eager = torch.softmax(_student(exported)(x01_windows), 1)[:, 1].numpy()
-    decision = edge_export.load_bundle(_path(exported, "none")).spec["decision"]
-    expected = teacher.smooth_night(eager, decision["smoothing_minutes"]) >= decision["threshold"]
+    expected = edge_export.load_bundle(_path(exported, "none")).decision.apply(eager)["flags"]
     assert np.mean(np.array(result["flags"], dtype=bool) == expected) >= 0.998  # ties at the threshold aside
     assert result["estimated_ahi"] == pytest.approx(60 * np.mean(result["flags"]))
     assert result["apneic"] == (result["estimated_ahi"] > 5)
@@ -174,13 +177,30 @@ def _edit_manifest(copy: Path, edit) -> None:
 def test_a_contract_that_does_not_match_the_model_is_refused(exported, tmp_path):
     copy = _copy(exported, "int8", tmp_path)
 
-    def three_minutes_of_context(spec):  # consistent in itself, as a hand-edited manifest could be
-        spec["contract"].update(shape=[1, 1800], context_minutes=3)
-        contract = teacher.InputContract(**{**spec["contract"], "shape": (1, 1800), "labels": ("normal", "apnea")})
-        spec["preprocessing"] = edge_export.preprocessing_spec(contract)
+    wider = teacher.rr_contract(dataclasses.replace(teacher.APNEA_WINDOW,
+                                                    context_minutes=teacher.APNEA_WINDOW.context_minutes + 1))
 
-    _edit_manifest(copy, three_minutes_of_context)
-    with pytest.raises(edge_export.BundleError, match=r"takes input \(1, 1, 1200\)"):
+    def a_minute_more_context(spec):  # consistent in itself, as a hand-edited manifest could be
+        spec["contract"] = wider.to_dict()
+        spec["preprocessing"] = edge_export.preprocessing_spec(wider)
+
+    _edit_manifest(copy, a_minute_more_context)
+    with pytest.raises(edge_export.BundleError, match=rf"takes input \(1, 1, {teacher.APNEA_WINDOW.length}\)"):
+        edge_export.load_bundle(copy)
+
+
+def test_a_decision_rule_this_code_does_not_implement_is_refused(exported, tmp_path):
+    copy = _copy(exported, "int8", tmp_path)
+    _edit_manifest(copy, lambda spec: spec["decision"].update(name="hidden-markov/1"))
+    with pytest.raises(edge_export.BundleError, match="hidden-markov/1.* not implemented"):
+        edge_export.load_bundle(copy)
+
+    def no_threshold(spec):  # the rule by its name, incomplete: no default may stand in for it
+        spec["decision"]["name"] = "smoothed-threshold/1"
+        del spec["decision"]["threshold"]
+
+    _edit_manifest(copy, no_threshold)
+    with pytest.raises(edge_export.BundleError, match="missing.*threshold"):
         edge_export.load_bundle(copy)
 
 

@@ -181,7 +181,7 @@ def test_resume_an_interrupted_run_through_the_cli(tmp_path, embedded_apnea_dir)
         train_records=["c07"], val_records=[], test_records=list(teacher.TEST_RECORDS),
     )
     staging = ArtifactStore(runs).staging_dir("teacher", config.to_dict(), resume=True)
-    windows, _ = teacher.load_windows(["c07"], embedded_apnea_dir, progress=False)
+    windows, _ = teacher.load_windows(["c07"], embedded_apnea_dir, teacher.APNEA_WINDOW, progress=False)
     epochs_seen = []
 
     def crash_in_epoch_2(model):
@@ -251,7 +251,7 @@ def test_explain_refuses_a_minute_that_is_not_there(trained, embedded_apnea_dir,
 def test_demo_runs_teacher_synth_student_audit_export_and_replay(tmp_path, monkeypatch):
     """`edgekit demo` end to end with its sizes cut down: every stage leaves its artifact, chained."""
     import synth
-    from edgekit import _pipeline
+    from edgekit import _demo
 
     tiny = {
         "DEMO_TRAIN_RECORDS": ["a03", "a05", "c03", "c07"],  # the fewest the audit's two teams take
@@ -263,7 +263,7 @@ def test_demo_runs_teacher_synth_student_audit_export_and_replay(tmp_path, monke
         "DEMO_AUDIT_TEAM_SIZE": 32,
     }
     for name, value in tiny.items():
-        monkeypatch.setattr(_pipeline, name, value)
+        monkeypatch.setattr(_demo, name, value)
 
     # A Gen{h1} round costs the same whatever the size asked for: 64 generators x 40 steps take about
     # 20 s here. Rounds of 8 generators keep the three syntheses (the demo's, one per audit team) short.

@@ -11,7 +11,8 @@ import pytest
 from edgekit import _pipeline
 from edgekit._ledger import Ledger
 from edgekit._store import ArtifactStore
-from edgekit._unlearn import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG, GUIDE_KIND, GUIDE_SET_KIND, prepare_guides
+from edgekit._unlearn import GUIDE_KIND, GUIDE_SET_KIND, prepare_guides
+from teacher import CERTIFICATE_HTML, CERTIFICATE_JSON, CERTIFICATE_PNG
 from edgekit.cli import format_certificate
 from teacher import _training as teacher_training
 from cli_runner import run_cli

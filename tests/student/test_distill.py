@@ -58,8 +58,8 @@ def mnist_teacher_config() -> dict:
 @pytest.fixture()
 def apnea_teacher_config() -> dict:
     return teacher.TrainConfig(
-        dataset="apnea-ecg", arch="apnea_cnn", epochs=5, smoothing_minutes=2, decision_threshold=0.4,
-        train_records=["a01", "b01"], arch_options={"length": 1200, "widths": [16, 32], "dropout": 0.1},
+        dataset="apnea-ecg", arch="apnea_cnn", epochs=5, decision=teacher.DecisionRule(smoothing_minutes=2, threshold=0.4),
+        train_records=["a01", "b01"], arch_options={"length": teacher.APNEA_WINDOW.length, "widths": [16, 32], "dropout": 0.1},
     ).to_dict()
 
 
@@ -79,17 +79,17 @@ def test_image_student_inherits_data_options_not_architecture(mnist_teacher_conf
 
 def test_apnea_student_inherits_length_and_smoothing_has_its_own_threshold_and_mixes(apnea_teacher_config):
     config = student_config(apnea_teacher_config, "apnea_cnn_small", labels="hard")
-    assert config.arch_options == {"length": 1200}
-    assert config.smoothing_minutes == 2
-    assert apnea_teacher_config["decision_threshold"] == 0.4
-    assert config.decision_threshold == STUDENT_RECIPES["apnea-ecg"]["decision_threshold"] == 0.3
+    assert config.arch_options == {"length": teacher.APNEA_WINDOW.length}
+    assert config.decision.smoothing_minutes == 2
+    assert apnea_teacher_config["decision"]["threshold"] == 0.4
+    assert config.decision.threshold == STUDENT_RECIPES["apnea-ecg"]["decision_threshold"] == 0.3
     assert config.mixup == STUDENT_RECIPES["apnea-ecg"]["mixup"] > 0
     assert student_config(apnea_teacher_config, "apnea_cnn_small", labels="hard",
-                          decision_threshold=0.5).decision_threshold == 0.5
+                          decision_threshold=0.5).decision.threshold == 0.5
     assert config.epochs == STUDENT_RECIPES["apnea-ecg"]["epochs"]
     assert config.train_records == []  # the student never sees the teacher's nights
     model = teacher.create_model(config.arch, **config.arch_options)
-    assert model(torch.full((2, 1, 1200), 0.9)).shape == (2, 2)
+    assert model(torch.full((2, *teacher.APNEA_CONTRACT.shape), 0.9)).shape == (2, 2)
 
 
 def test_overrides_replace_the_recipe_and_none_keeps_it(mnist_teacher_config):

@@ -6,6 +6,7 @@ naming the record and the offending file, and reading must leave the folder unto
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from pathlib import Path
@@ -15,12 +16,12 @@ import pytest
 import wfdb
 
 import teacher
-from teacher._apnea import NIGHT_MEDIAN_RR_S
 from teacher import (
+    APNEA_WINDOW,
+    NIGHT_MEDIAN_RR_S,
     LEARNING_RECORDS,
     TEST_RECORDS,
     ApneaDataError,
-    WindowSpec,
     find_apnea_dir,
     load_windows,
     night_windows,
@@ -139,7 +140,7 @@ def assert_names_record_and_file(error: pytest.ExceptionInfo, name: str, file_na
 def test_every_learning_night_has_one_window_per_apn_label(real_data_dir, real_apnea_dir):
     # Absolute RR (no night rescaling) so the physiological limits below hold in seconds.
     windows, provenance = load_windows(
-        LEARNING_RECORDS, real_data_dir, WindowSpec(night_relative=False), progress=False
+        LEARNING_RECORDS, real_data_dir, dataclasses.replace(APNEA_WINDOW, night_relative=False), progress=False
     )
     assert [p["record"] for p in provenance] == LEARNING_RECORDS
     total_apnea = 0
@@ -151,7 +152,7 @@ def test_every_learning_night_has_one_window_per_apn_label(real_data_dir, real_a
         np.testing.assert_array_equal(windows.labels[rows], expected, err_msg=name)
         np.testing.assert_array_equal(windows.minutes[rows], np.arange(apn.sample.size))
         total_apnea += int(expected.sum())
-    assert windows.inputs.shape == (len(windows), 1, WindowSpec().length)
+    assert windows.inputs.shape == (len(windows), 1, APNEA_WINDOW.length)
     assert np.all(np.isfinite(windows.inputs)) and np.all((windows.inputs >= 0.3) & (windows.inputs <= 2.0))
     # MANIFEST.md (from PhysioNet): 17,045 labelled minutes, 38.2 % of them apnea.
     assert len(windows) == 17045
@@ -160,7 +161,7 @@ def test_every_learning_night_has_one_window_per_apn_label(real_data_dir, real_a
 
 def test_night_windows_counts_match_apn_and_provenance_hashes_the_files(real_data_dir, real_apnea_dir):
     night = read_night("a01", real_data_dir)
-    windows, report = night_windows(night, WindowSpec())
+    windows, report = night_windows(night, APNEA_WINDOW)
     apn = wfdb.rdann(str(real_apnea_dir / "a01"), "apn")
     assert windows.shape[0] == apn.sample.size == 489  # MANIFEST.md: a01 has 489 labelled minutes
     assert round(float(night.labels.mean()), 3) == 0.961  # ... 96.1 % of them apnea
@@ -200,7 +201,7 @@ def test_embedded_nights_load_without_edgekit_data(monkeypatch, tmp_path, embedd
     monkeypatch.delenv("EDGEKIT_DATA", raising=False)
     monkeypatch.chdir(tmp_path)  # no ./data to fall back on either
     records = ["a03", "b02", "c07", "x01"]
-    windows, provenance = load_windows(records, teacher.EMBEDDED_APNEA_DIR, progress=False)
+    windows, provenance = load_windows(records, teacher.EMBEDDED_APNEA_DIR, APNEA_WINDOW, progress=False)
     assert teacher.EMBEDDED_APNEA_DIR == embedded_apnea_dir
     x01 = independent_answers(embedded_apnea_dir / "event-2-answers")["x01"]
     for name in records:
@@ -233,8 +234,8 @@ def test_valid_annotation_record_reads_as_written(tmp_path):
     assert night.signal is None and night.n_minutes == 5
     for file_name in ("r01.hea", "r01.qrs", "r01.apn"):
         assert night.files[file_name] == hashlib.sha256((folder / file_name).read_bytes()).hexdigest()
-    windows, provenance = load_windows(["r01"], folder, progress=False)
-    assert windows.inputs.shape == (5, 1, WindowSpec().length)
+    windows, provenance = load_windows(["r01"], folder, APNEA_WINDOW, progress=False)
+    assert windows.inputs.shape == (5, 1, APNEA_WINDOW.length)
     # 0.9 s beats everywhere, edges held; the default spec rescales the night median to 0.95 s.
     np.testing.assert_allclose(windows.inputs, NIGHT_MEDIAN_RR_S, atol=1e-5)
 
@@ -272,8 +273,8 @@ def test_full_record_without_qrs_detects_beats_on_the_signal(tmp_path):
     assert abs(night.beat_times.size - truth.size) <= 2
     nearest = np.abs(night.beat_times[:, None] - truth[None, :]).min(axis=0)
     assert np.all(nearest <= 0.15)
-    windows, _ = night_windows(night, WindowSpec())
-    assert windows.shape == (3, 1, WindowSpec().length)
+    windows, _ = night_windows(night, APNEA_WINDOW)
+    assert windows.shape == (3, 1, APNEA_WINDOW.length)
 
 
 def test_detected_beats_sit_on_the_r_peaks(tmp_path):
@@ -370,7 +371,7 @@ def test_bad_record_raises_naming_record_and_file_and_writes_nothing(tmp_path, d
         read_night("r01", folder)
     assert_names_record_and_file(error, "r01", offending)
     with pytest.raises(ApneaDataError) as error:
-        load_windows(["r01"], folder, progress=False)
+        load_windows(["r01"], folder, APNEA_WINDOW, progress=False)
     assert_names_record_and_file(error, "r01", offending)
     assert snapshot(tmp_path) == before
 
@@ -410,7 +411,7 @@ def test_night_with_too_few_valid_beats_is_refused(tmp_path, damage):
     damage(folder)
     before = snapshot(tmp_path)
     with pytest.raises(ApneaDataError, match=r"^r01: too few valid beats") as error:
-        load_windows(["r01"], folder, progress=False)
+        load_windows(["r01"], folder, APNEA_WINDOW, progress=False)
     assert "r01:" in str(error.value)
     assert snapshot(tmp_path) == before
 
@@ -420,7 +421,7 @@ def test_too_few_valid_beats_error_names_the_beat_file(tmp_path, damage):
     folder = annotation_record(tmp_path / "db")
     damage(folder)
     with pytest.raises(ApneaDataError) as error:
-        load_windows(["r01"], folder, progress=False)
+        load_windows(["r01"], folder, APNEA_WINDOW, progress=False)
     assert_names_record_and_file(error, "r01", "r01.qrs")
 
 
@@ -469,7 +470,7 @@ def test_malformed_answers_file_fails_loading_naming_the_file(tmp_path):
     folder = annotation_record(tmp_path / "db")
     (folder / "event-2-answers").write_text("x01\n 0 NN?N\n")
     with pytest.raises(ApneaDataError, match=r"event-2-answers: line 2"):
-        load_windows(["r01"], folder, progress=False)
+        load_windows(["r01"], folder, APNEA_WINDOW, progress=False)
 
 
 # --------------------------------------------------------------------------- locating the data

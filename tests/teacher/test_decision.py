@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from teacher import ApneaWindows, WindowSpec, best_threshold, night_windows, smooth_by_night, smooth_night
+from teacher import (
+    ApneaWindows,
+    DecisionRule,
+    WindowSpec,
+    best_threshold,
+    night_windows,
+    smooth_by_night,
+    smooth_night,
+)
 from teacher._apnea import NIGHT_MEDIAN_RR_S
 from teacher._apnea_io import Night
 
@@ -58,7 +66,31 @@ def test_best_threshold_separates_known_probabilities_and_breaks_ties_towards_on
     windows = ApneaWindows(inputs=np.repeat(p[:, None, None], 4, axis=2), labels=np.array([0, 0, 1, 1, 1, -1]),
                            records=np.array(["a"] * 6), minutes=np.arange(6))
     # 0.25 and 0.30 both score 5/5 on the labelled minutes (the unlabelled one is ignored).
-    threshold, accuracy = best_threshold(ProbabilityIsTheMean(), windows, smoothing_minutes=0)
+    threshold, accuracy = best_threshold(ProbabilityIsTheMean(), windows, DecisionRule(smoothing_minutes=0))
     assert (threshold, accuracy) == (0.3, 1.0)
-    threshold, accuracy = best_threshold(ProbabilityIsTheMean(), windows, 0, candidates=(0.5, 0.75))
+    threshold, accuracy = best_threshold(ProbabilityIsTheMean(), windows, DecisionRule(smoothing_minutes=0),
+                                         candidates=(0.5, 0.75))
     assert threshold == 0.5 and accuracy == pytest.approx(0.8)
+
+
+def test_decision_rule_by_hand_smooths_flags_and_calls_the_night():
+    rule = DecisionRule(smoothing_minutes=1, threshold=0.5, ahi_threshold=5.0)
+    # 12 minutes: one run of three high minutes; the moving average over +-1 flags the middle three.
+    p = np.array([0.0] * 4 + [0.9, 0.9, 0.9] + [0.0] * 5, dtype=np.float32)
+    night = rule.apply(p)
+    np.testing.assert_allclose(night["smoothed"][3:8], [0.3, 0.6, 0.9, 0.6, 0.3], atol=1e-6)
+    assert night["flags"].tolist() == [False] * 4 + [True] * 3 + [False] * 5
+    assert night["estimated_ahi"] == pytest.approx(15.0)  # 3 flagged minutes of 12: 15 an hour
+    assert night["apneic"] is True
+    assert rule.is_apneic(5.0) is False  # the cut-off itself is not above it
+
+
+def test_decision_rule_round_trips_and_refuses_an_incomplete_or_other_rule():
+    rule = DecisionRule(smoothing_minutes=2, threshold=0.3)
+    assert DecisionRule.from_dict(rule.to_dict()) == rule
+    assert rule.to_dict()["name"] == "smoothed-threshold/1"
+    incomplete = {key: value for key, value in rule.to_dict().items() if key != "threshold"}
+    with pytest.raises(ValueError, match="missing.*threshold"):
+        DecisionRule.from_dict(incomplete)
+    with pytest.raises(ValueError, match="not implemented"):
+        DecisionRule.from_dict({**rule.to_dict(), "name": "hmm/1"})

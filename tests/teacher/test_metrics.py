@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from teacher import estimated_ahi, minute_metrics, night_metrics, roc_auc
+from teacher import DecisionRule, estimated_ahi, minute_metrics, night_metrics, roc_auc
 
 
 def brute_force_auc(labels, scores) -> float:
@@ -48,13 +48,16 @@ def test_roc_auc_of_one_class_is_nan():
     assert math.isnan(roc_auc(np.array([0, 0]), np.array([0.1, 0.5])))
 
 
+# The night call of the kit's rule at a threshold of 0.5 (the flags are made by hand below).
+RULE = DecisionRule(smoothing_minutes=0, threshold=0.5)
+
 # The hand example: predictions at 0.5 are [1, 1, 0, 0, 1, 0, 0, 1].
 LABELS = np.array([1, 1, 1, 0, 0, 0, 0, 1])
 PROBABILITIES = np.array([0.9, 0.5, 0.2, 0.1, 0.6, 0.49, 0.0, 0.7])
 
 
 def test_minute_metrics_confusion_by_hand():
-    figures = minute_metrics(LABELS, PROBABILITIES)
+    figures = minute_metrics(LABELS, PROBABILITIES, PROBABILITIES >= 0.5)
     # tp: minutes 0, 1 (0.5 counts as apnea), 7; fn: 2; fp: 4; tn: 3, 5, 6.
     assert figures["confusion"] == {"tp": 3, "tn": 3, "fp": 1, "fn": 1}
     assert figures["minutes"] == 8
@@ -66,7 +69,7 @@ def test_minute_metrics_confusion_by_hand():
 
 
 def test_minute_metrics_threshold_moves_the_confusion():
-    figures = minute_metrics(LABELS, PROBABILITIES, threshold=0.65)
+    figures = minute_metrics(LABELS, PROBABILITIES, PROBABILITIES >= 0.65)
     # predictions [1, 0, 0, 0, 0, 0, 0, 1]
     assert figures["confusion"] == {"tp": 2, "tn": 4, "fp": 0, "fn": 2}
     assert figures["sensitivity"] == 0.5 and figures["specificity"] == 1.0
@@ -98,7 +101,7 @@ def test_night_metrics_by_hand():
     shuffle = np.random.default_rng(0).permutation(records.size)  # rows need not be grouped by night
     records, labels, probabilities = records[shuffle], labels[shuffle], probabilities[shuffle]
 
-    figures = night_metrics(records, labels, probabilities)
+    figures = night_metrics(records, labels, probabilities >= 0.5, RULE)
     assert figures["nights"] == 3
     assert figures["nights_correct"] == 2
     assert figures["night_accuracy"] == pytest.approx(2 / 3)
@@ -129,7 +132,7 @@ def test_night_call_needs_ahi_above_5_and_probability_at_threshold_flags():
     records = np.array(["n"] * 12)
     labels = np.array([1, 1] + [0] * 10)  # reference AHI 10
     probabilities = np.array([0.5] + [0.4999] * 11)  # only the first reaches the threshold
-    row = night_metrics(records, labels, probabilities)["per_night"][0]
+    row = night_metrics(records, labels, RULE.flags(probabilities), RULE)["per_night"][0]
     assert row["estimated_ahi"] == pytest.approx(5.0)
     assert row["predicted_apneic"] is False and row["reference_apneic"] is True
     assert row["minute_accuracy"] == pytest.approx(11 / 12)
@@ -137,8 +140,8 @@ def test_night_call_needs_ahi_above_5_and_probability_at_threshold_flags():
 
 def test_night_metrics_correlation_undefined_for_one_night_or_constant_ahi():
     records = np.array(["a"] * 10)
-    one = night_metrics(records, np.zeros(10), np.full(10, 0.9))
+    one = night_metrics(records, np.zeros(10), np.full(10, 0.9) >= 0.5, RULE)
     assert one["nights"] == 1 and math.isnan(one["ahi_correlation"])
     records = np.array(["a"] * 10 + ["b"] * 10)
-    constant = night_metrics(records, np.zeros(20), np.linspace(0, 1, 20))
+    constant = night_metrics(records, np.zeros(20), np.linspace(0, 1, 20) >= 0.5, RULE)
     assert math.isnan(constant["ahi_correlation"])  # the reference AHI is 0 on both nights

@@ -60,9 +60,10 @@ def test_eval_mode_is_deterministic_and_batch_independent(name):
 @pytest.mark.parametrize("name", list_models("rr-series"))
 def test_contract_shape_is_what_the_window_spec_gives(name):
     contract = get_entry(name).contract
-    spec = teacher.WindowSpec(grid_hz=contract.grid_hz, context_minutes=contract.context_minutes)
+    spec = contract.window_spec()
     assert contract.shape == (1, spec.length)
     assert contract.shape[-1] == int((2 * contract.context_minutes + 1) * 60 * contract.grid_hz)
+    assert teacher.create_model(name).classifier[-1].out_features == len(contract.labels)
 
 
 def test_wrong_length_is_refused_by_the_contract_check():

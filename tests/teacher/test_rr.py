@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from teacher import RRSeries, clean_rr, minute_windows, resample_rr
+from teacher import RRSeries, WindowSpec, clean_rr, minute_windows, resample_rr
 
 
 def regular_beats(n_intervals: int, rr: float = 1.0) -> np.ndarray:
@@ -201,7 +201,7 @@ def test_resample_grid_length_and_empty_series():
 @pytest.mark.parametrize(("grid_hz", "context", "n_minutes"), [(4.0, 2, 6), (1.0, 0, 5), (2.0, 1, 3)])
 def test_minute_windows_shape(grid_hz, context, n_minutes):
     series = clean_rr(regular_beats(60 * n_minutes))
-    windows = minute_windows(series, n_minutes, grid_hz, context)
+    windows = minute_windows(series, n_minutes, WindowSpec(grid_hz, context))
     assert windows.shape == (n_minutes, 1, int((2 * context + 1) * 60 * grid_hz))
     assert windows.dtype == np.float32
 
@@ -209,7 +209,7 @@ def test_minute_windows_shape(grid_hz, context, n_minutes):
 def test_minute_windows_refuses_a_grid_without_whole_samples_per_minute():
     series = clean_rr(regular_beats(120))
     with pytest.raises(ValueError):
-        minute_windows(series, 2, 0.123, 1)  # 7.38 samples a minute
+        minute_windows(series, 2, WindowSpec(0.123, 1))  # 7.38 samples a minute
 
 
 # One RR value per minute; each divides 60 s, so every minute holds whole intervals and the interval
@@ -231,7 +231,7 @@ def test_window_centre_minute_lines_up_with_its_label_minute():
     spm = int(60 * grid_hz)
     series = clean_rr(per_minute_beats(PER_MINUTE_RR))
     assert series.n_kept == series.n_intervals
-    windows = minute_windows(series, len(PER_MINUTE_RR), grid_hz, context)
+    windows = minute_windows(series, len(PER_MINUTE_RR), WindowSpec(grid_hz, context))
     for minute, rr in enumerate(PER_MINUTE_RR):
         centre = windows[minute, 0, context * spm : (context + 1) * spm]  # times [60 m, 60 m + 60)
         # From the first beat of the minute (60 m + rr) on, the grid sits between two intervals of rr;
@@ -247,7 +247,7 @@ def test_windows_slide_by_one_minute_and_pad_the_night_edges():
     spm = int(60 * grid_hz)
     n_minutes = len(PER_MINUTE_RR)
     series = clean_rr(per_minute_beats(PER_MINUTE_RR))
-    windows = minute_windows(series, n_minutes, grid_hz, context)[:, 0, :]
+    windows = minute_windows(series, n_minutes, WindowSpec(grid_hz, context))[:, 0, :]
     # Consecutive windows overlap by 2 context minutes: the same night, one minute apart.
     np.testing.assert_array_equal(windows[1:, : 2 * context * spm], windows[:-1, spm:])
     # Context before the night (and the first minute up to the first beat at 1.0 s) holds the first

@@ -70,8 +70,9 @@ def test_tiny_training_run_reports_its_figures(tiny_teacher, embedded_apnea_dir)
 
 def test_scoring_on_x01(tiny_teacher, embedded_apnea_dir):
     trained, _, _ = tiny_teacher
-    figures = evaluate_apnea_teacher(trained.model, trained.contract, ["x01"], embedded_apnea_dir, progress=False)
-    assert set(figures) == {"records", "smoothing_minutes", "threshold", "minute", "minute_unsmoothed", "night", "data"}
+    figures = evaluate_apnea_teacher(trained.model, trained.contract, ["x01"], embedded_apnea_dir,
+                                     rule=TrainConfig(**trained.checkpoint["config"]).decision, progress=False)
+    assert set(figures) == {"records", "decision", "minute", "minute_unsmoothed", "night", "data"}
     assert figures["records"] == ["x01"]
     minutes = x01_label_count(embedded_apnea_dir)
     assert figures["minute"]["minutes"] == minutes
@@ -88,7 +89,7 @@ def test_saved_checkpoint_reloads_the_same_model(tiny_teacher, embedded_apnea_di
     model, checkpoint = load_teacher(work)
     assert checkpoint["config"] == config.to_dict()
     assert same_weights(model.state_dict(), trained.model.state_dict())
-    windows, _ = teacher.load_windows(["c07"], embedded_apnea_dir, progress=False)
+    windows, _ = teacher.load_windows(["c07"], embedded_apnea_dir, teacher.APNEA_WINDOW, progress=False)
     np.testing.assert_array_equal(
         teacher.predict_proba(model, windows.inputs), teacher.predict_proba(trained.model, windows.inputs)
     )
@@ -100,7 +101,8 @@ def test_scoring_an_unlabelled_night_is_refused(tiny_teacher, embedded_apnea_dir
         shutil.copy(embedded_apnea_dir / f"x01{suffix}", tmp_path / f"x01{suffix}")
     (tmp_path / "RECORDS").write_text("x01\n")
     with pytest.raises(ValueError, match="no labels for x01"):
-        evaluate_apnea_teacher(trained.model, trained.contract, ["x01"], tmp_path, progress=False)
+        evaluate_apnea_teacher(trained.model, trained.contract, ["x01"], tmp_path, rule=teacher.DecisionRule(),
+                               progress=False)
 
 
 def test_training_needs_records(tmp_path):
