@@ -21,11 +21,8 @@ from edgekit._store import ArtifactStore
 DEMO_TRAIN_RECORDS = ["a02", "a03", "a05", "a10", "a15", "b02", "c03", "c07"]
 DEMO_HELD_OUT_RECORDS = ["x01"]
 DEMO_EPOCHS = 12
-# The stages after the teacher, sized for `make demo` to show the whole chain within 5 minutes on 2
-# shared CPU cores (measured 2026-11-30: 285-313 s for `make demo` in a fresh clone, set-up included; by
-# stage, in a run before requests made only the guides they need: teacher 37 s, synthesis 11 s,
-# student 13 s, audit 75 s, export 31 s, the patient request 299 s, 258 s of it for ten guides where
-# it now makes two), not to reach the benchmark figures (BENCHMARKS.md has those).
+# The stages after the teacher, sized for `make demo` to show the whole chain in about 5 minutes on 2
+# CPU cores, not to reach the benchmark figures (BENCHMARKS.md has those).
 DEMO_SYNTH_SIZE = 1024  # synthetic RR windows: 2 rounds of Gen{h1}'s 64 generators x 16, about 30 s
 DEMO_STUDENT_ARCH = "apnea_cnn_small"
 DEMO_STUDENT_EPOCHS = 20  # the apnea student recipe's; a few seconds on DEMO_SYNTH_SIZE windows
@@ -36,10 +33,8 @@ DEMO_AUDIT_SAMPLES = 1024  # at least the held-out night's minutes (x01: 523), s
 DEMO_AUDIT_TEAM_SIZE = 256  # synthetic windows per team (still one full round of Gen{h1} each)
 DEMO_FORGET_PATIENT = "a03"
 DEMO_FORGET_REASON = "the patient withdrew consent"
-# Torch threads for the demo. Its networks are small: on 2 cores that something else also uses, a
-# second OpenMP thread makes every operator wait for a descheduled thread (measured here: the demo
-# teacher trained in 106 s on 2 threads, 23 s on 1; one Gen{h1} round of 16 generators took 5.9 s
-# against 1.9 s). tests/conftest.py pins the tests to one thread for the same reason.
+# Torch threads for the demo: its networks are small, and on 2 shared cores a second OpenMP thread
+# makes every operator wait for a descheduled one (several times slower; tests/conftest.py pins one too).
 DEMO_THREADS = 1
 
 

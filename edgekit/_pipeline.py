@@ -1,10 +1,11 @@
-"""Wiring: each stage's function from the packages below, sealed into an artifact of the store."""
+"""The stages: each one's function from the rooms below, sealed into an artifact of the store, and
+the table (`STAGES`) that the CLI, `rebuild`, the demo and the benchmarks share."""
 
 from __future__ import annotations
 
 import os
-
-import torch
+from dataclasses import dataclass
+from typing import Callable
 
 import edge_export
 import student
@@ -13,7 +14,6 @@ import teacher
 from edgekit import _unlearn
 from edgekit._ledger import Ledger, lineage_of
 from edgekit._store import Artifact, ArtifactStore, code_version
-
 
 
 def train_teacher(
@@ -31,19 +31,12 @@ def train_teacher(
     With `resume`, a staging directory left by an interrupted run of the same configuration is
     picked up from its last epoch checkpoint.
     """
-    if config.dataset not in teacher.DATASETS:
-        raise ValueError(f"unknown dataset {config.dataset!r}; known: {', '.join(teacher.DATASETS)}")
+    handler = teacher.dataset(config.dataset)
     # The data directory is not part of the identity: the file hashes in `data` are.
     staging = store.staging_dir("teacher", config.to_dict(), resume=resume)
     try:
-        if config.dataset == "apnea-ecg":
-            trained = teacher.train_apnea_teacher(
-                config, data_dir, staging, device=device, resume=resume, progress=progress
-            )
-        else:
-            trained = teacher.train_image_teacher(
-                config, data_dir, staging, device=device, resume=resume, download=download, progress=progress
-            )
+        trained = handler.train(config, data_dir, staging, device=device, resume=resume, download=download,
+                                progress=progress)
     except BaseException:
         if not any(staging.iterdir()):  # failed before the first checkpoint: nothing to resume
             staging.rmdir()
@@ -63,37 +56,23 @@ def train_teacher(
 def evaluate_teacher(
     store: ArtifactStore,
     reference: str,
-    records: list[str],
+    records: list[str] | None,
     data_dir: str | os.PathLike | None,
     *,
     progress: bool = True,
 ) -> dict:
-    """Score a teacher artifact on `records` (image teachers: the test split) and record the figures
-    in its manifest. A student artifact is scored the same way, with the decision rule it inherited."""
+    """Score a teacher artifact on the real test data (`records` of Apnea-ECG; image teachers: the
+    test split) and record the figures in its manifest. A student artifact is scored the same way,
+    with the decision rule it carries."""
     artifact = store.get(reference)
     model, checkpoint = teacher.load_teacher(artifact.path)
-    config = checkpoint["config"]
-    if config["dataset"] != "apnea-ecg":
-        figures = teacher.evaluate_image_teacher(model, config["dataset"], data_dir, progress=progress)
-        evaluations = dict(artifact.manifest.get("evaluations", {}))
-        evaluations["test"] = {key: value for key, value in figures.items() if key not in ("confusion", "data")}
-        store.update_manifest(artifact.id, evaluations=evaluations)
-        return {"artifact": artifact.id, **figures}
-    contract = teacher.model_contract(config["arch"], config.get("arch_options"))
-    rule = teacher.DecisionRule.from_dict(config["decision"])
-    figures = teacher.evaluate_apnea_teacher(model, contract, records, data_dir, rule=rule, progress=progress)
+    config = teacher.TrainConfig(**checkpoint["config"])
+    handler = teacher.dataset(config.dataset)
+    figures = handler.evaluate(model, config, data_dir, records=records, progress=progress)
     evaluations = dict(artifact.manifest.get("evaluations", {}))
-    evaluations[",".join(records)] = {"minute": figures["minute"], "night": _night_summary(figures["night"])}
+    evaluations[figures.pop("scored_on")] = handler.summary(figures)
     store.update_manifest(artifact.id, evaluations=evaluations)
     return {"artifact": artifact.id, **figures}
-
-
-def _night_summary(night: dict) -> dict:
-    return {key: value for key, value in night.items() if key != "per_night"}
-
-
-def _teacher_contract(artifact: Artifact) -> teacher.InputContract:
-    return teacher.InputContract.from_dict(artifact.manifest["contract"])
 
 
 def synthesise(
@@ -112,47 +91,21 @@ def synthesise(
     parent = store.get(teacher_ref)
     if parent.kind != "teacher":
         raise ValueError(f"{parent.id} is a {parent.kind}, not a teacher")
-    model, _ = teacher.load_teacher(parent.path)
-    contract = _teacher_contract(parent)
+    model, checkpoint = teacher.load_teacher(parent.path)
+    contract = teacher.InputContract.from_dict(parent.manifest["contract"])
     config = config.for_modality(contract.modality)
     real_features = None
     if config.privacy_weight > 0:
-        real_features = _real_features(model, parent.manifest["config"], contract, data_dir)
+        teacher_config = teacher.TrainConfig(**checkpoint["config"])
+        real = teacher.dataset(teacher_config.dataset).real_data(teacher_config, data_dir, progress=False)
+        real_features = synth.class_features(model, real.train_inputs, real.train_labels)
     staging = store.staging_dir("synth", config.to_dict(), parents=[parent.id], resume=resume)
     statistics = synth.generate(model, contract.modality, contract.shape, config, staging, resume=resume,
                                 real_features=real_features, grid_hz=contract.grid_hz, progress=progress)
-    synthetic = synth.load_synthetic(staging)
-    counts = torch.bincount(synthetic["targets"], minlength=len(contract.labels)).tolist()
-    thresholds = synthetic["thresholds"][synthetic["thresholds"] > 0]  # labelled starts met no stop rule
-    metrics = {
-        **statistics,
-        "per_class": dict(zip(contract.labels, counts)),
-        "threshold_mean": float(thresholds.mean()),
-        "threshold_min": float(thresholds.min()),
-        "threshold_max": float(thresholds.max()),
-    }
+    metrics = {**statistics, **synth.set_statistics(synth.load_synthetic(staging), contract.labels)}
     return store.commit(staging, kind="synth", config=config.to_dict(), parents=[parent.id],
                         data="none: synthesised from the teacher alone", metrics=metrics,
                         code_version=code_version(), extra={"contract": contract.to_dict()})
-
-
-def _real_features(model, teacher_config: dict, contract: teacher.InputContract, data_dir,
-                   per_class: int = 256) -> dict[int, torch.Tensor]:
-    """Penultimate-layer features of up to `per_class` real training examples of each class."""
-    if teacher_config["dataset"] == "apnea-ecg":
-        windows, _ = teacher.load_windows(teacher_config["train_records"], data_dir, contract.window_spec(),
-                                          progress=False)
-        inputs, labels = torch.as_tensor(windows.inputs), torch.as_tensor(windows.labels)
-    else:
-        data = teacher.load_image_dataset(teacher_config["dataset"], "train", data_dir, progress=False)
-        inputs, labels = data.images, data.labels
-    features = {}
-    with torch.no_grad(), synth.penultimate_features(model.eval()) as recorded:
-        for label in labels[labels >= 0].unique().tolist():
-            chosen = (labels == label).nonzero().flatten()[:per_class]
-            model(teacher.to_float(inputs[chosen]))
-            features[label] = recorded["features"].clone()
-    return features
 
 
 def distill(
@@ -194,7 +147,7 @@ def distill(
         # The teacher with its own decision rule: a student may have its own threshold.
         teacher_config = teacher.TrainConfig(**teacher_artifact.manifest["config"])
         metrics["teacher_test"] = _score_on_real_test(teacher_model, teacher_config, data_dir, progress)
-    contract = _teacher_contract(teacher_artifact)
+    contract = teacher.InputContract.from_dict(teacher_artifact.manifest["contract"])
     return store.commit(staging, kind="student", config=identity,
                         parents=[synthetic.id], data="none: trained on the synthetic set only", metrics=metrics,
                         code_version=code_version(),
@@ -203,13 +156,8 @@ def distill(
 
 def _score_on_real_test(model, config: teacher.TrainConfig, data_dir, progress: bool) -> dict:
     """Headline figures on the real test set: images' test split, or every minute of x01-x35."""
-    if config.dataset != "apnea-ecg":
-        figures = teacher.evaluate_image_teacher(model, config.dataset, data_dir, progress=progress)
-        return {key: figures[key] for key in ("source", "examples", "accuracy", "per_class_accuracy")}
-    contract = teacher.model_contract(config.arch, config.arch_options)
-    figures = teacher.evaluate_apnea_teacher(model, contract, list(teacher.TEST_RECORDS), data_dir,
-                                             rule=config.decision, progress=progress)
-    return {"minute": figures["minute"], "night": _night_summary(figures["night"])}
+    handler = teacher.dataset(config.dataset)
+    return handler.summary(handler.evaluate(model, config, data_dir, progress=progress))
 
 
 def export(store: ArtifactStore, student_ref: str, quantize: str = "int8", *,
@@ -220,7 +168,7 @@ def export(store: ArtifactStore, student_ref: str, quantize: str = "int8", *,
     if student_artifact.kind != "student":
         raise ValueError(f"{student_artifact.id} is a {student_artifact.kind}, not a student")
     model, checkpoint = teacher.load_teacher(student_artifact.path)
-    contract = _teacher_contract(student_artifact)
+    contract = teacher.InputContract.from_dict(student_artifact.manifest["contract"])
     synthetic = store.get(student_artifact.manifest["parents"][0])
     data = synth.load_synthetic(synthetic.path)
     config = {"student": student_artifact.id, "quantize": quantize,
@@ -240,10 +188,62 @@ def export(store: ArtifactStore, student_ref: str, quantize: str = "int8", *,
                         code_version=code_version(), extra={"bundle": spec})
 
 
+def _remake_synth(store, parent: Artifact, made_from: Artifact, data_dir, progress: bool) -> str:
+    return synthesise(store, parent.id, synth.SynthConfig(**made_from.manifest["config"]), data_dir,
+                      progress=progress).id
+
+
+def _remake_student(store, parent: Artifact, made_from: Artifact, data_dir, progress: bool) -> str:
+    config = made_from.manifest["config"]
+    return distill(store, parent.id, config["arch"], data_dir, labels=config["labels"],
+                   temperature=config["temperature"], epochs=config["epochs"], size=config["synthetic_samples"],
+                   seed=config["seed"], progress=progress, score_on_test="test" in made_from.manifest["metrics"]).id
+
+
+def _remake_bundle(store, parent: Artifact, made_from: Artifact, data_dir, progress: bool) -> str:
+    config = made_from.manifest["config"]
+    return export(store, parent.id, config["quantize"], progress=progress,
+                  calibration_samples=config["calibration_samples"] or edge_export.CALIBRATION_SAMPLES).id
+
+
+def _remake_guides(store, parent: Artifact, made_from: Artifact, data_dir, progress: bool) -> str:
+    """The new teacher's guides for the nights of the old one's fold (its split differs: nights were
+    forgotten, and have no guide any more), or all of them for a whole set; nothing derives from a
+    guide, so several ids are recorded as one."""
+    config = made_from.manifest["config"]
+    guides = _unlearn.prepare_guides(store, parent.id, folds=config.get("folds_asked"), nights=config.get("fold"),
+                                     data_dir=data_dir, progress=progress)
+    return ",".join(guide.id for guide in guides) or "-"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One kind of artifact: the typed config it is made with, the function that makes it from its
+    parents (`run`), the kinds of its parents, and how `rebuild` makes it again from a new parent
+    with the recipe recorded in the stale one (None: it is not remade, e.g. a root teacher)."""
+
+    kind: str
+    config: type | None
+    run: Callable[..., Artifact | list[Artifact]]
+    parents: tuple[str, ...]
+    remake: Callable[[ArtifactStore, Artifact, Artifact, object, bool], str] | None = None
+
+
+STAGES = {stage.kind: stage for stage in (
+    Stage("teacher", teacher.TrainConfig, train_teacher, ()),
+    Stage("synth", synth.SynthConfig, synthesise, ("teacher",), _remake_synth),
+    Stage("student", teacher.TrainConfig, distill, ("synth",), _remake_student),
+    Stage("bundle", None, export, ("student",), _remake_bundle),
+    Stage(_unlearn.GUIDE_KIND, teacher.TrainConfig, _unlearn.prepare_guides, ("teacher",), _remake_guides),
+    Stage(_unlearn.GUIDE_SET_KIND, teacher.TrainConfig, _unlearn.prepare_guides, ("teacher",), _remake_guides),
+)}
+
+
 def rebuild(store: ArtifactStore, data_dir=None, progress: bool = True) -> list[tuple[str, str]]:
     """Make every stale synthetic set, student, bundle and unlearning guide again from its lineage's
-    teacher in service (parents first), with the recipe it was made with. Returns (stale id, new id)
-    pairs; a guide's new id is the comma-joined ids of the new teacher's guides for its nights."""
+    teacher in service (parents first), with the recipe it was made with (`STAGES[kind].remake`).
+    Returns (stale id, new id) pairs; a guide's new id is the comma-joined ids of the new teacher's
+    guides for its nights."""
     ledger = Ledger(store)
     # Replacements made by earlier rebuilds too, so a student finds the synthetic set already remade.
     made = {entry["artifact"]: entry["rebuilt_as"] for entry in ledger.stale(include_rebuilt=True)
@@ -254,30 +254,14 @@ def rebuild(store: ArtifactStore, data_dir=None, progress: bool = True) -> list[
         if artifact.kind == "teacher":  # a teacher that failed verification: nothing to make again
             ledger.rebuilt(artifact.id, "-")
             continue
+        stage = STAGES.get(artifact.kind)
+        if stage is None or stage.remake is None:
+            raise ValueError(f"{artifact.id}: cannot rebuild a {artifact.kind}")
         parent_id = artifact.manifest["parents"][0]
         parent = store.get(made.get(parent_id, parent_id))
         if parent.kind == "teacher":
             parent = store.get(ledger.serving_teacher(lineage_of(parent)))
-        config = artifact.manifest["config"]
-        if artifact.kind == "synth":
-            remade = synthesise(store, parent.id, synth.SynthConfig(**config), data_dir, progress=progress).id
-        elif artifact.kind == "student":
-            remade = distill(store, parent.id, config["arch"], data_dir, labels=config["labels"],
-                             temperature=config["temperature"], epochs=config["epochs"],
-                             size=config["synthetic_samples"], seed=config["seed"], progress=progress,
-                             score_on_test="test" in artifact.manifest["metrics"]).id
-        elif artifact.kind in (_unlearn.GUIDE_KIND, _unlearn.GUIDE_SET_KIND):
-            # The new teacher's guides for the nights of the old one's fold (its split differs: nights
-            # were forgotten, and have no guide any more), or all of them for a whole set; nothing
-            # derives from a guide, so several ids are recorded as one.
-            guides = _unlearn.prepare_guides(store, parent.id, folds=config.get("folds_asked"),
-                                             nights=config.get("fold"), data_dir=data_dir, progress=progress)
-            remade = ",".join(guide.id for guide in guides) or "-"
-        elif artifact.kind == "bundle":
-            remade = export(store, parent.id, config["quantize"], progress=progress,
-                            calibration_samples=config["calibration_samples"] or edge_export.CALIBRATION_SAMPLES).id
-        else:
-            raise ValueError(f"{artifact.id}: cannot rebuild a {artifact.kind}")
+        remade = stage.remake(store, parent, artifact, data_dir, progress)
         made[artifact.id] = remade
         rebuilt.append((artifact.id, remade))
         ledger.rebuilt(artifact.id, remade)

@@ -171,17 +171,6 @@ def load_guides(guides: list[Artifact]) -> tuple[list[torch.nn.Module], list[lis
             [guide.manifest["config"]["fold"] for guide in guides])
 
 
-def existing_guides(store: ArtifactStore, teacher_id: str) -> list[Artifact]:
-    """The guides made of the teacher so far."""
-    return [child for child in store.children(teacher_id) if child.kind == GUIDE_KIND]
-
-
-def load_guides(guides: list[Artifact]) -> tuple[list[torch.nn.Module], list[list[str]]]:
-    """The guides' models and the fold of nights each was trained without."""
-    return ([teacher.load_teacher(guide.path / GUIDE_MODEL_DIR)[0] for guide in guides],
-            [guide.manifest["config"]["fold"] for guide in guides])
-
-
 def _unlearn_and_prove(store: ArtifactStore, base: Artifact, data: teacher.TeacherData, forget, retain, test, score,
                        kind, targets, reason, request_id, lineage, references, unlearn_config, guides, resume,
                        progress) -> tuple[Artifact, dict]:

@@ -1,6 +1,14 @@
 """Synthetic datasets by activation maximisation through generators (Gen{h1}), and their audits."""
 
-from synth._am import MODALITY_DEFAULTS, Harvest, SynthConfig, balanced_targets, penultimate_features, run_round
+from synth._am import (
+    MODALITY_DEFAULTS,
+    Harvest,
+    SynthConfig,
+    balanced_targets,
+    class_features,
+    penultimate_features,
+    run_round,
+)
 from synth._audit import (
     INTERPRETATION_SETS,
     AuditConfig,
@@ -15,7 +23,7 @@ from synth._audit import (
     split_minutes,
     split_teams,
 )
-from synth._dataset import generate, load_synthetic, shard_paths
+from synth._dataset import generate, load_synthetic, set_statistics, shard_paths
 from synth._generator import GeneratorBank, ImageGenerator, SeriesGenerator, make_generator
 
 __all__ = [
@@ -29,6 +37,7 @@ __all__ = [
     "SynthConfig",
     "TrainClassifier",
     "balanced_targets",
+    "class_features",
     "format_report",
     "generate",
     "identification",
@@ -41,6 +50,7 @@ __all__ = [
     "penultimate_features",
     "predict_labels",
     "run_round",
+    "set_statistics",
     "shard_paths",
     "split_minutes",
     "split_teams",

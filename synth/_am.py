@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from synth._generator import GeneratorBank, hrv_starts, make_generator, output_range, start_logits
+from teacher import to_float
 
 
 # Settings that differ by input kind, chosen on validation data (BENCHMARKS.md, settings study).
@@ -126,6 +127,19 @@ def penultimate_features(model: nn.Module):
             self.handle.remove()
 
     return Recorder()
+
+
+def class_features(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
+                   per_class: int = 256) -> dict[int, torch.Tensor]:
+    """Penultimate-layer features of up to `per_class` real training examples of each class: what
+    the privacy term (Loss_2) pushes synthetic samples away from."""
+    features = {}
+    with torch.no_grad(), penultimate_features(model.eval()) as recorded:
+        for label in labels[labels >= 0].unique().tolist():
+            chosen = (labels == label).nonzero().flatten()[:per_class]
+            model(to_float(inputs[chosen]))
+            features[label] = recorded["features"].clone()
+    return features
 
 
 def run_round(

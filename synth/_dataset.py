@@ -145,3 +145,15 @@ def _write_shard(out_dir: Path, pending: list[tuple[int, Harvest]], room: int) -
     index = len(shard_paths(out_dir))
     save_atomic(shard, out_dir / SHARD_PATTERN.format(index))
     return len(shard["targets"])
+
+
+def set_statistics(synthetic: dict[str, torch.Tensor], labels: tuple[str, ...]) -> dict:
+    """What a synthetic set's manifest records of it: samples per class and the stop thresholds met."""
+    counts = torch.bincount(synthetic["targets"], minlength=len(labels)).tolist()
+    thresholds = synthetic["thresholds"][synthetic["thresholds"] > 0]  # labelled starts met no stop rule
+    return {
+        "per_class": dict(zip(labels, counts)),
+        "threshold_mean": float(thresholds.mean()),
+        "threshold_min": float(thresholds.min()),
+        "threshold_max": float(thresholds.max()),
+    }
