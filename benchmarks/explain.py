@@ -2,8 +2,8 @@
 default and the paper's own cost), re-label distillation and the Captum baselines, on the same
 inputs in one run.
 
-Apnea: minutes of x01-x35 the student calls "apnea" (a random `--minutes` of them), each explained
-for that decision. A "normal" minute is not scored: the neutral reference every method removes
+Apnea: minutes of x01-x35 the product flags (the student's decision rule over each night; a random
+`--minutes` of them), each explained for "apnea". A "normal" minute is not scored: the neutral reference every method removes
 toward is a steady heart, itself a normal minute, so removing evidence cannot lower "normal".
 MNIST: `--images` test images, each explained for the student's decision.
 
@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import edgekit  # noqa: E402
 import student  # noqa: E402
 import teacher  # noqa: E402
 from _results import write_json  # noqa: E402
@@ -37,17 +38,23 @@ from edgekit import ArtifactStore  # noqa: E402
 
 
 def load_explained(runs: str, ref: str):
-    """(artifact, model, input contract) of the student or teacher to explain."""
+    """(artifact, model, input contract, decision rule) of the student or teacher to explain."""
     artifact = ArtifactStore(runs).get(ref)
-    model, _ = teacher.load_teacher(artifact.path)
-    return artifact, model, teacher.InputContract.from_dict(artifact.manifest["contract"])
+    model, checkpoint = teacher.load_teacher(artifact.path)
+    rule = teacher.TrainConfig(**checkpoint["config"]).decision
+    return artifact, model, teacher.InputContract.from_dict(artifact.manifest["contract"]), rule
 
 
-def flagged_minutes(model, contract, records: list[str]) -> tuple[torch.Tensor, np.ndarray]:
-    """Every window of `records` the model calls apnea, and the night each comes from."""
+def flagged_minutes(model, contract, rule: teacher.DecisionRule, records: list[str]) -> tuple[torch.Tensor, np.ndarray]:
+    """Every minute of `records` the product flags (the model's decision rule over each night, as
+    `edgekit explain --night` and the phone flag them), and the night each comes from."""
     windows, _ = teacher.load_windows(records, None, contract.window_spec(), progress=False)
     inputs = torch.from_numpy(windows.inputs).float()
-    flagged = student.decisions(model, inputs)[0].numpy() == 1
+    flagged = np.zeros(len(inputs), dtype=bool)
+    for record in records:
+        rows = np.flatnonzero(windows.records == record)
+        rows = rows[np.argsort(windows.minutes[rows], kind="stable")]
+        flagged[rows] = student.night_decisions(model, inputs[rows], rule)["flags"]
     return inputs[flagged], windows.records[flagged]
 
 
@@ -62,14 +69,20 @@ def image_inputs(model, dataset: str, count: int, seed: int) -> torch.Tensor:
     return teacher.to_float(test.images[torch.from_numpy(chosen)])
 
 
-def vae_for(contract, dataset: str, records: list[str], progress: bool):
-    """The VAE re-label distillation perturbs, trained on learning data (never the scored inputs)."""
+def vae_for(contract, dataset: str, records: list[str], progress: bool, runs: str, product: bool):
+    """The VAE re-label distillation perturbs, trained on learning data (never the scored inputs):
+    the product's own (`edgekit explain`'s, kept in the runs folder) when scoring x01-x35; one on the
+    learning nights less the validation ones when choosing settings, or on the training images."""
+    started = time.perf_counter()
+    if product:
+        vae = edgekit.relabel_vae(ArtifactStore(runs), contract, None, progress)
+        return vae, {"source": "edgekit explain's VAE (every learning night in the data directory)",
+                     "seconds": round(time.perf_counter() - started, 1)}
     if contract.modality == "rr-series":
         windows, _ = teacher.load_windows(records, None, contract.window_spec(), progress=False)
         inputs = torch.from_numpy(windows.inputs).float()
     else:
         inputs = teacher.to_float(teacher.load_image_dataset(dataset, "train", progress=False).images)
-    started = time.perf_counter()
     vae, history = student.train_vae(inputs, epochs=20 if contract.modality == "rr-series" else 10, progress=progress)
     return vae, {"inputs": int(inputs.shape[0]), "final_loss": history[-1]["loss"],
                  "seconds": round(time.perf_counter() - started, 1)}
@@ -149,7 +162,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
 
-    artifact, model, contract = load_explained(args.runs, args.student)
+    artifact, model, contract, rule = load_explained(args.runs, args.student)
     dataset = artifact.manifest["config"]["dataset"]
     result = {"student": artifact.id, "dataset": dataset, "seed": args.seed,
               "neuromask": student.NeuroMaskConfig().to_dict(), "neuromask_paper": student.PAPER_NEUROMASK.to_dict(),
@@ -161,7 +174,7 @@ def main() -> None:
         else:
             scored, vae_records = (args.records.split(",") if args.records else list(teacher.TEST_RECORDS),
                                    list(teacher.LEARNING_RECORDS))
-        flagged, nights = flagged_minutes(model, contract, scored)
+        flagged, nights = flagged_minutes(model, contract, rule, scored)
         inputs = flagged[sample(args.minutes, len(flagged), args.seed)]
         result["inputs"] = {"records": scored, "minutes_flagged": len(flagged), "minutes_scored": len(inputs)}
         target = torch.ones(len(inputs), dtype=torch.long)
@@ -173,7 +186,8 @@ def main() -> None:
     methods = args.methods.split(",")
     vae = None
     if "relabel" in methods:
-        vae, result["vae"] = vae_for(contract, dataset, vae_records, progress=True)
+        vae, result["vae"] = vae_for(contract, dataset, vae_records, progress=True, runs=args.runs,
+                                     product=contract.modality == "rr-series" and not args.validation)
     rows = []
     for method in methods:
         row = score_method(method, model, vae, inputs, target, args.check)

@@ -11,7 +11,7 @@ _EXPORTS = {
     **{name: "edgekit._unlearn" for name in ("prepare_guides", "teacher_data", "unlearn")},
     "Ledger": "edgekit._ledger",
     "audit_synthetic": "edgekit._audit",
-    "explain_minutes": "edgekit._explain",
+    **{name: "edgekit._explain" for name in ("explain_minutes", "relabel_vae")},
     "run_demo": "edgekit._demo",
 }
 

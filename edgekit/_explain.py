@@ -12,7 +12,7 @@ from edgekit._store import Artifact, ArtifactStore, code_version
 VAE_EPOCHS = 20
 
 
-def _relabel_vae(store: ArtifactStore, contract: teacher.InputContract, data_dir, progress: bool) -> student.VAE:
+def relabel_vae(store: ArtifactStore, contract: teacher.InputContract, data_dir, progress: bool) -> student.VAE:
     """The VAE re-label distillation needs, trained once on the learning nights found in the data
     directory and kept in the store as a `vae` artifact."""
     folder = teacher.find_apnea_dir(data_dir)
@@ -45,7 +45,7 @@ def explain_minutes(store: ArtifactStore, artifact_ref: str, record: str, minute
     model, checkpoint = teacher.load_teacher(artifact.path)
     rule = teacher.TrainConfig(**checkpoint["config"]).decision
     windows, _ = teacher.night_windows(teacher.read_night(record, data_dir), contract.window_spec())
-    vae = _relabel_vae(store, contract, data_dir, progress) if method == "relabel" else None
+    vae = relabel_vae(store, contract, data_dir, progress) if method == "relabel" else None
     result = student.explain_minutes(model, contract, torch.from_numpy(windows).float(), rule, minutes,
                                      method=method, target=target, vae=vae, night=record)
     return {"artifact": artifact.id, "record": record, **result}

@@ -52,11 +52,16 @@ _SEALED_KEYS = frozenset({"kind", "id", "created", "config", "parents", "data", 
 # Metrics shown by format_table, in order of preference (the first two found).
 _HEADLINE_METRICS = ("test_accuracy", "val_accuracy", "accuracy", "macro_f1", "val_loss", "loss")
 
-# The version of every table in index.sqlite, the ledger's (edgekit._ledger) included, kept in
-# `PRAGMA user_version`. Version 1 is the schema edgekit has always had: stores made before the
-# version was recorded (user_version 0) hold the same tables and are only stamped. Whoever changes
-# a table bumps this and migrates older stores in `ArtifactStore._open_index`.
-SCHEMA_VERSION = 1
+# The version of the store, kept in `PRAGMA user_version`: its tables (the ledger's, edgekit._ledger,
+# included) and the artifacts' config format. Version 2: a config carries its decision rule as one
+# `decision` dict (`teacher.DecisionRule`), where versions 0-1 (before the version was recorded, and
+# the first one recorded) had `smoothing_minutes` and `decision_threshold`; the tables are unchanged.
+# An older store holding artifacts is refused with that reason (its ids hash the old configs, so it
+# cannot be rewritten in place); an empty one is stamped. Whoever changes either bumps this.
+SCHEMA_VERSION = 2
+OLDER_STORE = ("made by an older edgekit (store version {version}): its artifacts' configs carry the "
+               "decision rule as smoothing_minutes and decision_threshold, which this edgekit reads as one "
+               "decision rule; make them again in a new runs folder (the old one is left as it is)")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -327,7 +332,9 @@ class ArtifactStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                if version < SCHEMA_VERSION:  # a new index, or one from before versions were kept
+                if version < SCHEMA_VERSION:  # a new index, or one an older kit wrote
+                    if conn.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0]:
+                        raise StoreError(f"{self.root}: " + OLDER_STORE.format(version=version))
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.OperationalError:
             raise  # e.g. locked beyond the busy timeout: not a bad store

@@ -347,16 +347,20 @@ def test_a_new_index_records_the_schema_version(store):
     assert store.schema_version() == SCHEMA_VERSION == _user_version(store.db_path)
 
 
-def test_an_index_from_before_versions_is_stamped_and_keeps_its_artifacts(store):
-    """Kits before the version wrote the same tables with user_version 0: opening only stamps it."""
+@pytest.mark.parametrize("older", [0, 1])
+def test_a_store_an_older_kit_filled_is_refused_with_the_reason_and_left_alone(store, older):
+    """Stores before version 2 hold artifacts whose configs carry the decision rule as two fields."""
     teacher = make_artifact(store, kind="teacher")
-    student = make_artifact(store, kind="student", parents=[teacher.id])
-    _set_user_version(store.db_path, 0)
+    _set_user_version(store.db_path, older)
+    with pytest.raises(StoreError, match=rf"older edgekit \(store version {older}\).*decision_threshold"):
+        ArtifactStore(store.root)
+    assert _user_version(store.db_path) == older
+    assert (teacher.path / "manifest.json").is_file()
 
-    reopened = ArtifactStore(store.root)
-    assert reopened.schema_version() == SCHEMA_VERSION
-    assert [a.id for a in reopened.list()] == [teacher.id, student.id]
-    assert [a.id for a in reopened.children(teacher.id)] == [student.id]
+
+def test_an_empty_index_from_an_older_kit_is_stamped(store):
+    _set_user_version(store.db_path, 1)
+    assert ArtifactStore(store.root).schema_version() == SCHEMA_VERSION
 
 
 def test_an_index_from_a_newer_kit_is_refused_and_left_alone(store):
