@@ -91,7 +91,8 @@ def _identification(store: ArtifactStore, teacher_config: dict, synth_config: di
         team_config = teacher.TrainConfig(**{**teacher_config, "train_records": team, "val_records": [],
                                              "test_records": [],
                                              "epochs": config.epochs or teacher_config["epochs"]})
-        team_teacher = _pipeline.train_teacher(store, team_config, data_dir, resume=True, progress=progress)
+        team_teacher = _pipeline.train_teacher(store, team_config, data_dir, resume=True, reuse=True,
+                                              progress=progress)
         team_synth_config = synth.SynthConfig(**{**synth_config, "size": config.team_size, "privacy_weight":
                                                  synth_config.get("privacy_weight", 0.0)})
         team_synth = _pipeline.synthesise(store, team_teacher.id, team_synth_config, data_dir, resume=True, progress=progress)

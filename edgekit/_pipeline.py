@@ -25,13 +25,18 @@ def train_teacher(
     resume: bool = False,
     progress: bool = True,
     download: bool = False,
+    reuse: bool = False,
 ) -> Artifact:
     """Train a teacher in a staging directory and seal it as a `teacher` artifact.
 
     With `resume`, a staging directory left by an interrupted run of the same configuration is
-    picked up from its last epoch checkpoint.
+    picked up from its last epoch checkpoint. With `reuse`, a teacher already sealed with the same
+    configuration is returned instead of trained again: only for callers that know it read the same
+    data (the audit's team teachers), since the config names nights, not their files.
     """
     handler = teacher.dataset(config.dataset)
+    if reuse and (found := store.find("teacher", config.to_dict())) is not None:
+        return found
     # The data directory is not part of the identity: the file hashes in `data` are.
     staging = store.staging_dir("teacher", config.to_dict(), resume=resume)
     try:
@@ -94,6 +99,10 @@ def synthesise(
     model, checkpoint = teacher.load_teacher(parent.path)
     contract = teacher.InputContract.from_dict(parent.manifest["contract"])
     config = config.for_modality(contract.modality)
+    # The teacher and the config say everything the set is made from, unless the privacy term reads
+    # real data: then the data directory does too.
+    if config.privacy_weight == 0 and (found := store.find("synth", config.to_dict(), [parent.id])) is not None:
+        return found
     real_features = None
     if config.privacy_weight > 0:
         teacher_config = teacher.TrainConfig(**checkpoint["config"])
@@ -136,6 +145,9 @@ def distill(
     config = student.student_config(teacher_artifact.manifest["config"], arch, labels=labels,
                                     temperature=temperature, epochs=epochs, seed=seed)
     identity = {**config.to_dict(), "labels": labels, "synthetic_samples": size}
+    found = store.find("student", identity, [synthetic.id])
+    if found is not None and (not score_on_test or "test" in found.manifest["metrics"]):
+        return found  # the same student from the same synthetic set: distilled once
     staging = store.staging_dir("student", identity, parents=[synthetic.id], resume=resume)
     teacher_model, _ = teacher.load_teacher(teacher_artifact.path)
     model, checkpoint = student.train_student(config, synthetic.path, labels, staging, size=size,
@@ -173,6 +185,8 @@ def export(store: ArtifactStore, student_ref: str, quantize: str = "int8", *,
     data = synth.load_synthetic(synthetic.path)
     config = {"student": student_artifact.id, "quantize": quantize,
               "calibration_samples": calibration_samples if quantize == "int8" else 0}
+    if (found := store.find("bundle", config, [student_artifact.id])) is not None:
+        return found
     staging = store.staging_dir("bundle", config, parents=[student_artifact.id])
     exported = edge_export.export(model, contract, data["inputs"], data["targets"], quantize,
                                   calibration_samples=calibration_samples, progress=progress)
