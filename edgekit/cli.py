@@ -105,25 +105,6 @@ def _print_json(obj) -> None:
     print(json.dumps(_json_ready(obj), indent=2))
 
 
-def _format_figures(figures: dict) -> str:
-    minute, night = figures["minute"], figures["night"]
-    lines = [
-        f"teacher {figures['artifact']} on {len(figures['records'])} night(s), {minute['minutes']} minutes",
-        f"  per minute: accuracy {minute['accuracy']:.2%}  sensitivity {minute['sensitivity']:.2%}  "
-        f"specificity {minute['specificity']:.2%}  ROC AUC {minute['roc_auc']:.3f}",
-        f"  per night:  {night['nights_correct']}/{night['nights']} AHI>5 calls correct, "
-        f"AHI correlation {night['ahi_correlation']:.3f}",
-    ]
-    for row in night["per_night"]:
-        lines.append(
-            f"    {row['record']}: AHI est {row['estimated_ahi']:5.1f} ref {row['reference_ahi']:5.1f}  "
-            f"{'apneic' if row['predicted_apneic'] else 'normal'}"
-            f"{'' if row['predicted_apneic'] == row['reference_apneic'] else ' (WRONG)'}  "
-            f"minute accuracy {row['minute_accuracy']:.1%}"
-        )
-    return "\n".join(lines)
-
-
 def cmd_teacher_train(args) -> int:
     if args.dataset not in teacher.DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}; known: {', '.join(teacher.DATASETS)}")
@@ -178,15 +159,6 @@ def _report_trained(artifact) -> int:
     return 0
 
 
-def _format_image_figures(figures: dict) -> str:
-    lines = [
-        f"teacher {figures['artifact']} on the {figures['source']} test split, {figures['examples']} images: "
-        f"accuracy {figures['accuracy']:.2%}",
-    ]
-    lines += [f"    {name:>12}: {accuracy:.2%}" for name, accuracy in figures["per_class_accuracy"].items()]
-    return "\n".join(lines)
-
-
 def cmd_teacher_eval(args) -> int:
     records = _records(args.records) if args.records else list(teacher.TEST_RECORDS)
     store = _store_for(args, args.artifact)
@@ -197,7 +169,7 @@ def cmd_teacher_eval(args) -> int:
     if args.json:
         _print_json(figures)
     else:
-        print(_format_image_figures(figures) if image else _format_figures(figures))
+        print(teacher.format_image_figures(figures) if image else teacher.format_apnea_figures(figures))
     return 0
 
 
@@ -336,22 +308,10 @@ def _request_targets(args) -> tuple[str, list[str]]:
 
 def format_certificate(result: dict) -> str:
     certificate, request = result["certificate"], result["request"]
-    models, gaps = certificate["models"], certificate["gaps_to_retrained"]
     lines = [f"request {request['id']} ({request['who']}: {request['reason']}): forget {request['target_kind']} "
              f"{', '.join(request['targets'][:8])}{' ...' if len(request['targets']) > 8 else ''} "
              f"from {request['base_teacher']}",
-             "  model      forgotten acc  test acc  threshold AUC  shadow AUC"]
-    for name, figures in models.items():
-        lines.append(f"  {name:<10} {figures['forget_accuracy']:>13.2%} {figures['test_accuracy']:>9.2%} "
-                     f"{figures['threshold_attack_auc']:>14.3f} {figures['shadow_attack_auc']:>11.3f}")
-    lines.append(f"  gaps to retrained: forgotten accuracy {gaps['forget_accuracy_points']:.2f} points, attack AUC "
-                 f"{max(gaps['threshold_attack_auc'], gaps['shadow_attack_auc']):.3f}, test accuracy "
-                 f"{gaps['test_accuracy_points_below']:.2f} points below; time {gaps['time_ratio']:.1%} of retraining")
-    if "reference_spread" in certificate:
-        lines.append(f"  retrained{teacher.retrained_text(certificate)}")
-    if "forgetting" in certificate:
-        lines.append(f"  forgetting score over {certificate['forgetting']['references']} references: "
-                     f"{certificate['forgetting']['score']:.3f}")
+             teacher.format_certificate(certificate)]
     verdict = ("VERIFIED: now in service" if certificate["verified"]
                else "NOT VERIFIED: the old teacher stays in service")
     lines.append(f"teacher {result['teacher']}: {verdict} (in service: {result['serving']}); "
@@ -414,37 +374,14 @@ def cmd_ledger(args) -> int:
     return 0
 
 
-def _format_student(student: dict, teacher_figures: dict) -> str:
-    """The student's figures on the held-out night(s), the teacher's in brackets."""
-    minute, reference = student["minute"], teacher_figures["minute"]
-    lines = [
-        f"student {student['artifact']} ({student['arch']}, {student['epochs']} epochs on the synthetic set only, "
-        f"{student['train_seconds']:.0f} s) on {','.join(student['records'])}, teacher in brackets",
-        f"  per minute: accuracy {minute['accuracy']:.2%} ({reference['accuracy']:.2%})  "
-        f"sensitivity {minute['sensitivity']:.2%} ({reference['sensitivity']:.2%})  "
-        f"specificity {minute['specificity']:.2%} ({reference['specificity']:.2%})",
-    ]
-    teacher_nights = {row["record"]: row for row in teacher_figures["night"]["per_night"]}
-    for row in student["night"]["per_night"]:
-        other = teacher_nights[row["record"]]
-        lines.append(f"  {row['record']}: AHI est {row['estimated_ahi']:.1f} ({other['estimated_ahi']:.1f}) "
-                     f"ref {row['reference_ahi']:.1f}  called {_night_call(row)} ({_night_call(other)})")
-    return "\n".join(lines)
-
-
-def _night_call(night: dict) -> str:
-    right = night["predicted_apneic"] == night["reference_apneic"]
-    return f"{'apneic' if night['predicted_apneic'] else 'normal'}{'' if right else ' (WRONG)'}"
-
-
 def cmd_demo(args) -> int:
     figures = _demo.run_demo(args.runs or "runs/demo", progress=not args.quiet)
-    print(_format_figures({**figures, "artifact": figures["teacher"]}))
+    print(teacher.format_apnea_figures({**figures, "artifact": figures["teacher"]}))
     made = figures["synth_metrics"]
     print(f"synthetic set {figures['synth']}: {made['samples']} RR windows from the teacher alone "
           f"(no real data read) in {made['seconds']:.1f} s, {made['rounds']} round(s), "
           f"harvest rate {made['harvest_rate']:.1%}")
-    print(_format_student(figures["student_figures"], figures))
+    print(student.format_student_figures(figures["student_figures"], figures))
     print(synth.format_report(figures["audit"]))
     verification, replay = figures["bundle_metrics"]["verification"], figures["replay"]
     night_name = replay["record"]

@@ -7,6 +7,7 @@ from student._explain_metrics import deletion_insertion, gini, randomisation_che
 from student._neuromask import NeuroMask, NeuroMaskConfig, laplacian
 from student._night import explain_minutes, night_decisions, plot_minute, write_night_report
 from student._relabel import VAE, RelabelConfig, RelabelDistillation, train_vae
+from student._reports import format_student_figures
 
 __all__ = [
     "METHODS",
@@ -23,6 +24,7 @@ __all__ = [
     "decisions",
     "deletion_insertion",
     "explain_minutes",
+    "format_student_figures",
     "gini",
     "laplacian",
     "make_explainer",

@@ -67,7 +67,15 @@ from teacher._training import TrainConfig, fit, predict_proba, resolve_device, t
 from teacher._guides import GUIDE_FOLDS, GUIDE_PARTITIONS, complete_guides, guide_folds, guide_targets, train_guides
 from teacher._unlearn import PATIENT_UNLEARN, SAMPLES_UNLEARN, StochasticTeacherUnlearner, UnlearnConfig
 from teacher._unlearn_proof import CHECKS, Examples, certify, forgetting_score, halves, per_example_loss, threshold_attack_auc
-from teacher._certificate import certificate_headline, guides_text, plot_certificate, retrained_text, write_certificate_html
+from teacher._certificate import (
+    certificate_headline,
+    format_certificate,
+    guides_text,
+    plot_certificate,
+    retrained_text,
+    write_certificate_html,
+)
+from teacher._reports import format_apnea_figures, format_image_figures, night_call_text
 from teacher._datasets import DATASET_HANDLERS, DATASETS, RealData, TeacherData, dataset
 from teacher._unlearn_request import (
     CERTIFICATE_HTML,
@@ -148,6 +156,9 @@ __all__ = [
     "find_apnea_dir",
     "finetune",
     "fit",
+    "format_apnea_figures",
+    "format_certificate",
+    "format_image_figures",
     "forgetting_score",
     "get_entry",
     "guide_folds",
@@ -166,6 +177,7 @@ __all__ = [
     "minute_windows",
     "model_contract",
     "neggrad_plus",
+    "night_call_text",
     "night_metrics",
     "night_windows",
     "official_split",

@@ -24,6 +24,24 @@ def certificate_headline(certificate: dict) -> dict:
     }
 
 
+def format_certificate(certificate: dict) -> str:
+    """The certificate's table, its gaps to retraining and (with several references) their spread."""
+    models, gaps = certificate["models"], certificate["gaps_to_retrained"]
+    lines = ["  model      forgotten acc  test acc  threshold AUC  shadow AUC"]
+    for name, figures in models.items():
+        lines.append(f"  {name:<10} {figures['forget_accuracy']:>13.2%} {figures['test_accuracy']:>9.2%} "
+                     f"{figures['threshold_attack_auc']:>14.3f} {figures['shadow_attack_auc']:>11.3f}")
+    lines.append(f"  gaps to retrained: forgotten accuracy {gaps['forget_accuracy_points']:.2f} points, attack AUC "
+                 f"{max(gaps['threshold_attack_auc'], gaps['shadow_attack_auc']):.3f}, test accuracy "
+                 f"{gaps['test_accuracy_points_below']:.2f} points below; time {gaps['time_ratio']:.1%} of retraining")
+    if "reference_spread" in certificate:
+        lines.append(f"  retrained{retrained_text(certificate)}")
+    if "forgetting" in certificate:
+        lines.append(f"  forgetting score over {certificate['forgetting']['references']} references: "
+                     f"{certificate['forgetting']['score']:.3f}")
+    return "\n".join(lines)
+
+
 def guides_text(certificate: dict) -> str:
     if not certificate.get("guides"):
         return "a randomly initialised network (the stochastic teacher)"
