@@ -50,4 +50,5 @@ __all__ = [
     "sha256_bytes",
     "verify_pte",
     "write_bundle",
+    "write_minutes_csv",
 ]

@@ -7,7 +7,7 @@ import torch
 
 import student
 import teacher
-from edgekit._store import Artifact, ArtifactStore, code_version
+from edgekit._store import ArtifactStore, code_version
 
 VAE_EPOCHS = 20
 

@@ -8,7 +8,6 @@ entry in `DATASET_HANDLERS` (tests/teacher/test_datasets.py runs every entry thr
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 
 import numpy as np
