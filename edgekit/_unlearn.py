@@ -176,9 +176,7 @@ def _unlearn_and_prove(store: ArtifactStore, base: Artifact, data: teacher.Teach
                        progress) -> tuple[Artifact, dict]:
     model, checkpoint = teacher.load_teacher(base.path)
     config = teacher.TrainConfig(**checkpoint["config"])
-    if unlearn_config is None:
-        unlearn_config = (teacher.UnlearnConfig() if kind == "class" else
-                          teacher.PATIENT_UNLEARN if guides else teacher.SAMPLES_UNLEARN)
+    unlearn_config = unlearn_config or teacher.request_unlearn_config(kind, guided=guides is not None)
     # Named by what the request computes, not by its ledger id: a rerun of an interrupted request
     # finds the references it trained.
     work = {**teacher.config_after_request(config, kind, targets).to_dict(), "unlearning": {"kind": kind, "targets": targets, "references": references,

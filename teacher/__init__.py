@@ -85,6 +85,7 @@ from teacher._unlearn_request import (
     UnknownTargetError,
     UnlearnedTeacher,
     config_after_request,
+    request_unlearn_config,
     target_mask,
     unlearn_request,
 )
@@ -187,6 +188,7 @@ __all__ = [
     "plot_certificate",
     "predict_proba",
     "read_night",
+    "request_unlearn_config",
     "resample_rr",
     "resolve_data_dir",
     "resolve_device",

@@ -84,6 +84,12 @@ def config_after_request(config: TrainConfig, kind: str, targets: list[str]) -> 
                    val_records=[r for r in config.val_records if r not in targets])
 
 
+def request_unlearn_config(kind: str, guided: bool) -> UnlearnConfig:
+    """The unlearning settings of a request: the paper's for a class, the guided ones where guides give
+    the forgotten data's targets (patients, Apnea-ECG samples), else the image samples' ones."""
+    return UnlearnConfig() if kind == "class" else PATIENT_UNLEARN if guided else SAMPLES_UNLEARN
+
+
 def unlearn_request(model: torch.nn.Module, config: TrainConfig, data: TeacherData, forget: np.ndarray,
                     retain: np.ndarray, test: Examples, score, *, kind: str, targets: list[str], references: int,
                     work_dir: Path, request: dict, teacher_history: list, unlearn_config: UnlearnConfig | None = None,
@@ -110,8 +116,7 @@ def unlearn_request(model: torch.nn.Module, config: TrainConfig, data: TeacherDa
     def untrained():
         return create_model(config.arch, **config.arch_options)
 
-    if unlearn_config is None:
-        unlearn_config = UnlearnConfig() if kind == "class" else PATIENT_UNLEARN if guides else SAMPLES_UNLEARN
+    unlearn_config = unlearn_config or request_unlearn_config(kind, guided=guides is not None)
     reference_models, retrain_seconds = [], []
     for seed in range(references):
         reference, seconds = _fit_reference(replace(config, seed=config.seed + seed), retain_set,
