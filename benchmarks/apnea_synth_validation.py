@@ -29,12 +29,12 @@ def main() -> None:
     parser.add_argument("--students", nargs="+", default=["apnea_cnn", "apnea_cnn_small"])
     parser.add_argument("--validation-seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--out", default="runs/bench-apnea-synth")
+    parser.add_argument("--runs", default="runs/bench-apnea-synth")
     parser.add_argument("--json", default="benchmarks/results/apnea_synth_validation.json")
     args = parser.parse_args()
 
     split = teacher.official_split(args.validation_seed)
-    store = ArtifactStore(args.out)
+    store = ArtifactStore(args.runs)
     config = teacher.TrainConfig(train_records=split["train"], val_records=split["val"])
     teacher_artifact = edgekit.train_teacher(store, config, args.data_dir, resume=True)
     synthetic = edgekit.synthesise(store, teacher_artifact.id, synth.SynthConfig(size=args.size, labels=args.labels),

@@ -29,11 +29,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=teacher.TrainConfig.epochs)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--out", default="runs/bench-apnea-teacher")
+    parser.add_argument("--runs", default="runs/bench-apnea-teacher")
     parser.add_argument("--json", default="benchmarks/results/apnea_teacher.json")
     args = parser.parse_args()
 
-    store = ArtifactStore(args.out)
+    store = ArtifactStore(args.runs)
     split = teacher.official_split(validation_seed=None)
     rows = []
     for seed in args.seeds:

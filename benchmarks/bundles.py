@@ -7,7 +7,7 @@ agreement int8 vs fp32; per-input latency of each .pte against eager PyTorch (a 
 same threads); and, for Apnea-ECG, the wall time of replaying all the nights as `edgekit replay`
 does (reading the beats and preprocessing included).
 
-    EDGEKIT_DATA=../shared/data uv run python benchmarks/bundles.py --out runs/mnist --student ID
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/bundles.py --runs runs/mnist --student ID
 """
 
 from __future__ import annotations
@@ -86,14 +86,14 @@ def apnea_figures(model, bundles: dict, records: list[str], data_dir) -> tuple[d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--student", required=True, help="student artifact id in --out")
-    parser.add_argument("--out", default="runs")
+    parser.add_argument("--student", required=True, help="student artifact id in --runs")
+    parser.add_argument("--runs", default="runs")
     parser.add_argument("--records", default=",".join(teacher.TEST_RECORDS), help="apnea nights to score")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", help="default: benchmarks/results/bundles_<dataset>.json")
     args = parser.parse_args()
 
-    store = ArtifactStore(args.out)
+    store = ArtifactStore(args.runs)
     student = store.get(args.student)
     dataset = student.manifest["config"]["dataset"]
     model, _ = teacher.load_teacher(student.path)

@@ -10,7 +10,7 @@ EPOCHS=${EPOCHS:-20}
 : "${EDGEKIT_DATA:?set EDGEKIT_DATA to the data directory (Apnea-ECG annotations and MNIST)}"
 export PYTHONUNBUFFERED=1
 runs=$(mktemp -d)
-edgekit() { python3 -m edgekit.cli "$@" --out "$runs" --quiet; }
+edgekit() { python3 -m edgekit.cli "$@" --runs "$runs" --quiet; }
 newest() { ls -t "$runs" | grep "^$1-" | head -1; }
 python3 -c "import torch; print('torch', torch.__version__, 'cuda:', torch.cuda.is_available() and torch.cuda.get_device_name())"
 
@@ -27,5 +27,5 @@ echo "apnea student, 5 epochs with mixing: $(( $(date +%s) - started )) s on $DE
 started=$(date +%s)
 edgekit teacher train --dataset mnist --arch unlearning_cnn --epochs 1 --device "$DEVICE"
 echo "MNIST unlearning_cnn, 1 epoch: $(( $(date +%s) - started )) s on $DEVICE"
-python3 -m edgekit.cli runs --out "$runs"
+python3 -m edgekit.cli runs --runs "$runs"
 echo "cuda check passed"

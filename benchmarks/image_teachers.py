@@ -72,14 +72,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, help="override the recipe (quick checks only)")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--out", default="runs/bench-image-teachers")
+    parser.add_argument("--runs", default="runs/bench-image-teachers")
     parser.add_argument("--json", default="benchmarks/results/image_teachers.json")
     args = parser.parse_args()
 
     path = Path(args.json)
     results = json.loads(path.read_text()) if path.exists() else []
     for name in args.runs:
-        result = run(name, args.data_dir, Path(args.out), args.seed, args.epochs)
+        result = run(name, args.data_dir, Path(args.runs), args.seed, args.epochs)
         result["machine"] = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
         print(json.dumps(result), flush=True)
         results = [r for r in results if (r["run"], r["seed"]) != (name, args.seed)] + [result]

@@ -10,7 +10,7 @@ gradient of every convolution and linear layer; the weights are frozen), and the
 samples would take at this round's passes per sample if every one of them ran at the rate of a
 large matrix product on this machine (the best its BLAS does), with nothing else to pay for.
 
-    EDGEKIT_DATA=../shared/data uv run python benchmarks/synth_round_cost.py --teacher teacher-f4b2f44c3f3c --out runs/mnist
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/synth_round_cost.py --teacher teacher-f4b2f44c3f3c --runs runs/mnist
 """
 
 from __future__ import annotations
@@ -75,12 +75,12 @@ def matmul_rate(size: int = 2048, repeats: int = 5) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher", required=True, help="image teacher artifact id in --out")
-    parser.add_argument("--out", default="runs")
+    parser.add_argument("--teacher", required=True, help="image teacher artifact id in --runs")
+    parser.add_argument("--runs", default="runs")
     parser.add_argument("--synth", default="{}", help="SynthConfig fields as JSON")
     args = parser.parse_args()
 
-    artifact = ArtifactStore(args.out).get(args.teacher)
+    artifact = ArtifactStore(args.runs).get(args.teacher)
     contract = teacher.InputContract.from_dict(artifact.manifest["contract"])
     model, _ = teacher.load_teacher(artifact.path)
     model = model.eval().to(memory_format=torch.channels_last)  # as synth.generate runs it

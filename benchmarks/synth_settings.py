@@ -5,7 +5,7 @@ students on it alone, and scores them on the teacher's validation data: the trai
 run held out (images), or the validation nights carved from the learning set (Apnea-ECG). One JSON
 line per call is appended to --json.
 
-    EDGEKIT_DATA=../shared/data uv run python benchmarks/synth_settings.py --teacher ID --out runs/mnist \\
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/synth_settings.py --teacher ID --runs runs/mnist \\
         --size 6000 --synth '{"premove_max_steps": 20}' --students '[["cnn_id", "soft", 4.0, {}]]'
 
 A student is [arch, labels, temperature, {TrainConfig overrides, e.g. "epochs": 30}].
@@ -77,8 +77,8 @@ def validation_scorer(teacher_config: dict, contract, data_dir):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher", required=True, help="teacher artifact id in --out")
-    parser.add_argument("--out", default="runs")
+    parser.add_argument("--teacher", required=True, help="teacher artifact id in --runs")
+    parser.add_argument("--runs", default="runs")
     parser.add_argument("--size", type=int, default=6000)
     parser.add_argument("--synth", default="{}", help="SynthConfig fields as JSON")
     parser.add_argument("--students", default='[["cnn_id", "soft", 4.0, {}]]')
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--json", default="benchmarks/results/synth_settings.jsonl")
     args = parser.parse_args()
 
-    store = ArtifactStore(args.out)
+    store = ArtifactStore(args.runs)
     teacher_artifact = store.get(args.teacher)
     teacher_config = teacher_artifact.manifest["config"]
     contract = teacher.InputContract.from_dict(teacher_artifact.manifest["contract"])

@@ -5,7 +5,7 @@ synthetic samples for each n, and, as the baseline of the AM paper's Table 2, th
 the first n real training images. Everything is scored on the real test split.
 
     EDGEKIT_DATA=../shared/data uv run python benchmarks/synth_students.py --teacher ID \\
-        --out runs/bench-image-teachers --size 60000 --students cnn_id cnn_small --sizes 4000 20000 60000
+        --runs runs/bench-image-teachers --size 60000 --students cnn_id cnn_small --sizes 4000 20000 60000
 
 The same as: edgekit synth generate ID --size N ; edgekit student distill SYNTH --arch A --size n
 
@@ -132,10 +132,10 @@ def save_grid(synth_dir, path: Path, per_class: int = 10) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher", help="teacher artifact id in --out (needed unless --plot-only)")
-    parser.add_argument("--out", default="runs/bench-image-teachers")
+    parser.add_argument("--teacher", help="teacher artifact id in --runs (needed unless --plot-only)")
+    parser.add_argument("--runs", default="runs/bench-image-teachers")
     parser.add_argument("--size", type=int, default=60000, help="synthetic samples to generate")
-    parser.add_argument("--synth", help="use this synthetic set (id in --out) instead of generating one")
+    parser.add_argument("--synth", help="use this synthetic set (id in --runs) instead of generating one")
     parser.add_argument("--synth-config", default="{}", help="other SynthConfig fields as JSON (default: the product's)")
     parser.add_argument("--labels", choices=("soft", "hard"), default="soft")
     parser.add_argument("--temperature", type=float, help="default: the student recipe's")
@@ -155,7 +155,7 @@ def main() -> None:
     if not args.teacher:
         parser.error("--teacher is needed to train students")
 
-    store = ArtifactStore(args.out)
+    store = ArtifactStore(args.runs)
     previous = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else {}
     known_baselines = previous.get("real_baselines", {})
     started = time.perf_counter()
@@ -189,7 +189,7 @@ def main() -> None:
             }
             if args.real_baseline:
                 row["real_samples"], row["real_accuracy"] = real_baseline(
-                    teacher_config, arch, size, args.data_dir, Path(args.out) / ".baseline", known_baselines)
+                    teacher_config, arch, size, args.data_dir, Path(args.runs) / ".baseline", known_baselines)
             rows.append(row)
             print(json.dumps(row), flush=True)
     result = {"teacher": args.teacher, "teacher_arch": teacher_config["arch"], "synth": synthetic.id,

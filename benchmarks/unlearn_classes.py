@@ -4,7 +4,7 @@ Trains the original model M_d on every training image with the dataset's recipe,
 request (forget one class = 10 %, two classes = 20 %) compares, on the real test split:
 Original (M_d), Scratch (after the erasure epoch only), Retrained (the same recipe on D_r alone,
 from scratch: the gold standard) and Ours (erasure + reconstruction, one epoch each), with the
-baselines fine-tune, NegGrad+ and bad teaching (`teacher._unlearn_baselines`). Wall time is
+baselines fine-tune, NegGrad+ and bad teaching (`teacher.finetune`, `teacher.neggrad_plus`, `teacher.bad_teacher`). Wall time is
 reported as the ratio ours / retraining, measured in the same run.
 
     EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_classes.py --dataset mnist --forget 3 --forget 3,8

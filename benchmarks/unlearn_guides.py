@@ -43,11 +43,11 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
 
-    split, config, windows, _ = run_data(args.validation, args.data_dir)
+    split, config, data, _, score = run_data(args.validation, args.data_dir)
+    windows = data.train
     cache = Path(args.cache) / ("validation" if args.validation else "test")
     folds, guides, _ = cached_guides(config, windows, cache, args.guide_partitions, args.guides_apart,
                                      progress=False, k=args.guide_folds)
-    score = teacher.decision_accuracy(config.decision)
 
     def reading(model, minutes) -> str:
         loss = float(per_example_loss(model, minutes.inputs, minutes.labels).mean())

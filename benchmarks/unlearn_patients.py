@@ -1,49 +1,48 @@
 """Forgetting a patient of the Apnea-ECG teacher, proven against retraining (issue 6).
 
 Trains the original teacher with the shipped recipe on the training nights, then for each patient
-removes every minute of that night (D_f) and compares, in the same run: the original, the unlearned
-model (`teacher.PATIENT_UNLEARN`, its targets for D_f from the guides, `teacher.train_guides`: the
-recipe trained once without each fold of nights, timed apart as a one-off), the teacher's own
-recipe retrained on the other nights (the reference; `--references K` trains K of them, with K
-unlearned runs, for the forgetting score), and the baselines fine-tune, NegGrad+, bad teaching and
-the stochastic teacher with a random M_s (this kit's earlier patient setting, without guides).
-Figures come from `teacher.certify`: per-minute
-accuracy with the teacher's decision rule on the patient's night and on the unseen nights, the
-loss-threshold and shadow-model attacks' AUC on the patient's minutes against unseen minutes, and
-wall time against retraining.
+runs the request `edgekit unlearn --patient` runs, `teacher.unlearn_request`: every minute of that
+night (D_f) removed, the teacher's recipe retrained on the other nights as the reference
+(`--references K` trains K of them, with K unlearned runs, for the forgetting score), the
+stochastic teacher (`teacher.PATIENT_UNLEARN`) holding D_f at the guides' targets
+(`teacher.train_guides`: the recipe trained once without each fold of nights, timed apart as a
+one-off), and `teacher.certify`. Beside it, in the same run: the baselines fine-tune, NegGrad+,
+bad teaching and the stochastic teacher with a random M_s (this kit's earlier patient setting,
+without guides), scored the certificate's way: per-minute accuracy with the teacher's decision
+rule on the patient's night and on the unseen nights, the loss-threshold attack's AUC on the
+patient's minutes against unseen minutes, and wall time against retraining.
 
-With two or more references the certificate measures its gaps to their mean (`teacher.certify`)
-and reports their spread, the floor under any gap; the run also keeps the gaps to the first
-reference alone (the earlier protocol) and the forgetting score.
+With two or more references the certificate measures its gaps to their mean and reports their
+spread, the floor under any gap; the run also keeps the gaps to the first reference alone (the
+earlier protocol) and the forgetting score.
 
 `--guides-apart` makes the guides with `teacher.guide_folds(apart=True)` (cached apart from the
 default guides): later partitions change each night's fold-mates as far as they can.
 `--guide-folds k` splits the nights into k folds instead of `teacher.GUIDE_FOLDS` (cached apart):
 more folds, fewer fold-mates missed with the patient, each guide closer to a retraining.
-`--guide-targets draw` gives each of the patient's minutes the outputs of one of its guides, drawn
-at random, instead of their mean. `--complete-guides EPOCHS` first gives each of the patient's
-guides back what the kept data hold of its fold (`teacher.complete_guides`), timed with the request.
 
 `--validation` trains on the learning nights minus the validation nights and treats those as the
 unseen nights: settings are chosen there (`--unlearn` overrides `teacher.PATIENT_UNLEARN`).
 Without it, all 35 learning nights train and x01-x35 are the unseen nights, scored once. Models
-are cached in --cache, so an interrupted run resumes; a run from a cached reference takes its
-retraining time from the reference's checkpoint.
+are cached in --cache, so an interrupted run resumes; a request starts from its cached references
+(the request's own resume path), so its retraining time is the references' checkpointed time.
 
     EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_patients.py --validation --patients a05 b03 c02
-    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_patients.py --patients a03 a11 a19 b02 c04 --references 2
+    EDGEKIT_DATA=../shared/data uv run python benchmarks/unlearn_patients.py --patients a03 a11 a19 b02 c04 --references 3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 import teacher
 from _results import append_json_line
@@ -51,15 +50,16 @@ from teacher import certify, halves, per_example_loss, threshold_attack_auc
 
 
 def run_data(validation: bool, data_dir):
-    """(split, the teacher's config, its labelled training windows, the unseen nights' labelled
-    windows): the learning nights minus the validation nights, which are the unseen ones, with
-    `validation`; else all 35 learning nights, and x01-x35 unseen."""
+    """(split, the teacher's config, what it trains on, the unseen nights' labelled windows, the
+    decision rule's accuracy), as `edgekit unlearn` loads them (`teacher.dataset`): the learning
+    nights minus the validation nights, which are the unseen ones, with `validation`; else all 35
+    learning nights, and x01-x35 unseen."""
     split = teacher.official_split(0 if validation else None)
     config = teacher.TrainConfig(train_records=split["train"])
-    spec = teacher.model_contract(config.arch).window_spec()
-    windows, _ = teacher.load_windows(split["train"], data_dir, spec)
-    unseen, _ = teacher.load_windows(split["val"] if validation else split["test"], data_dir, spec)
-    return split, config, windows.select(windows.labels >= 0), unseen.select(unseen.labels >= 0)
+    apnea = teacher.dataset(config.dataset)
+    data = apnea.training_examples(config, data_dir)
+    unseen, score = apnea.held_out(config, data_dir, records=split["val"] if validation else split["test"])
+    return split, config, data, unseen, score
 
 
 def patient_figures(model, forget, attack_eval, score) -> dict:
@@ -122,13 +122,12 @@ class CachedRequests:
 
     @classmethod
     def load(cls, validation: bool, data_dir, cache_root: str) -> "CachedRequests":
-        split, config, windows, unseen = run_data(validation, data_dir)
+        split, config, data, unseen, score = run_data(validation, data_dir)
         _, attack_eval = halves(unseen)
         cache = Path(cache_root) / ("validation" if validation else "test")
-        original, _ = trained(config, windows, cache / "original")
-        folds, guides, _ = cached_guides(config, windows, cache, teacher.GUIDE_PARTITIONS, False, progress=False)
-        return cls(split, config, windows, unseen, attack_eval, cache, original, folds, guides,
-                   teacher.decision_accuracy(config.decision))
+        original, _ = trained(config, data.train, cache / "original")
+        folds, guides, _ = cached_guides(config, data.train, cache, teacher.GUIDE_PARTITIONS, False, progress=False)
+        return cls(split, config, data.train, unseen, attack_eval, cache, original, folds, guides, score)
 
     def references(self, patient: str, retain, count: int) -> list[torch.nn.Module]:
         """The cached references of `references_without`, seeds 0..count-1."""
@@ -168,6 +167,22 @@ def random_teacher(original, untrained, forget_inputs, retain_inputs, retain_lab
     return model, time.perf_counter() - started
 
 
+def request(original, config: teacher.TrainConfig, data, unseen, score, patient: str, references: int,
+            unlearn_config: teacher.UnlearnConfig, guides, cache: Path) -> teacher.UnlearnedTeacher:
+    """`teacher.unlearn_request` for the patient, as `edgekit unlearn --patient` runs it, from the
+    references cached in `cache` (copied where the request resumes them, since it removes its own)."""
+    work = cache / f"request-{patient}"
+    shutil.rmtree(work, ignore_errors=True)
+    for seed in range(references):
+        shutil.copytree(cache / f"retrained-{patient}-seed{seed}", work / f"reference-{seed}")
+    forget = teacher.target_mask(data, "patient", [patient], num_classes=2)
+    return teacher.unlearn_request(original, config, data, forget, ~forget, unseen, score, kind="patient",
+                                   targets=[patient], references=references, work_dir=work,
+                                   request={"id": f"benchmark-{patient}", "reason": "unlearn_patients.py",
+                                            "base_teacher": "the cached original", "lineage": None}, teacher_history=[],
+                                   unlearn_config=unlearn_config, guides=guides, progress=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", nargs="+", required=True)
@@ -179,12 +194,6 @@ def main() -> None:
                         help="splits of the nights into folds, one guide per fold (default: the product's)")
     parser.add_argument("--guide-folds", type=int, default=teacher.GUIDE_FOLDS,
                         help="folds per split (default: the product's)")
-    parser.add_argument("--guide-targets", choices=["mean", "draw"], default="mean",
-                        help="the patient's targets: the mean of its guides, or one guide drawn per minute "
-                             "(teacher.guide_targets draw_seed)")
-    parser.add_argument("--complete-guides", type=int, default=0, metavar="EPOCHS",
-                        help="give each of the patient's guides back its fold-mates first, this many epochs "
-                             "(teacher.complete_guides; timed as part of the request)")
     parser.add_argument("--guides-apart", action="store_true",
                         help="later splits hold out together as few earlier fold-mates as they can (guide_folds apart)")
     parser.add_argument("--cache", default="runs/unlearn-patients")
@@ -196,7 +205,8 @@ def main() -> None:
     if args.references < 1:
         parser.error("--references must be at least 1: the certificate measures against retrained models")
 
-    split, config, windows, unseen = run_data(args.validation, args.data_dir)
+    split, config, data, unseen, score = run_data(args.validation, args.data_dir)
+    windows = data.train
     unseen_records = split["val"] if args.validation else split["test"]
     mode = "validation" if args.validation else "test"
     cache = Path(args.cache) / mode
@@ -209,43 +219,24 @@ def main() -> None:
     guide_seconds = [teacher.trained_seconds(guide_dir / f"fold-{j}") for j in range(len(folds))]
     print(f"guides: {len(folds)} ({args.guide_partitions} partitions of {args.guide_folds} folds), "
           f"{sum(guide_seconds):.0f} s of training ({time.perf_counter() - started:.0f} s this run)", flush=True)
-    score = teacher.decision_accuracy(config.decision)
 
     def untrained():
         return teacher.create_model(config.arch, **config.arch_options)
 
     _, attack_eval = halves(unseen)  # the unseen minutes the certificate's attacks are scored on
     rows = []
-    for patient in args.patients:
+    for patient in tqdm(args.patients, desc="patients", unit="patient"):
         forget, retain = patient_minutes(windows, patient)
         references, retrain_seconds = map(list, zip(*references_without(config, patient, retain, cache,
                                                                         args.references)))
+        made = request(original, config, data, unseen, score, patient, args.references, unlearn_config,
+                       (guides, folds), cache)
+        certificate = made.certificate
+        for name, figures in certificate["models"].items():
+            figures["forget_mean_loss"] = float(np.mean(made.forget_losses[name]))
         forget_inputs = torch.as_tensor(forget.inputs)
         retain_inputs, retain_labels = torch.as_tensor(retain.inputs), torch.as_tensor(retain.labels).long()
-
-        def targets_of(patient_guides):
-            return teacher.guide_targets(patient_guides, folds, forget.inputs, forget.records,
-                                         draw_seed=unlearn_config.seed if args.guide_targets == "draw" else None)
-
-        patient_guides, forget_targets = guides, targets_of(guides)
-        runs, unlearn_seconds, history = [], [], None
-        for seed in range(args.references):
-            started = time.perf_counter()
-            if args.complete_guides:  # part of the request: it needs the forgotten night's name
-                patient_guides = teacher.complete_guides(guides, folds, [patient], config, retain.inputs,
-                                                         retain.labels, retain.records, epochs=args.complete_guides,
-                                                         seed=unlearn_config.seed + seed)
-                forget_targets = targets_of(patient_guides)
-            model, run_history = teacher.StochasticTeacherUnlearner(
-                original, untrained, replace(unlearn_config, seed=unlearn_config.seed + seed)).unlearn(
-                forget_inputs, retain_inputs, retain_labels, forget_targets=forget_targets, progress=False)
-            unlearn_seconds.append(time.perf_counter() - started)
-            runs.append(model)
-            history = history or run_history
-        retraining = float(np.mean(retrain_seconds))
-        certificate = certify(original, runs[0], references, forget, retain, unseen, unseen,
-                              {"unlearn": unlearn_seconds[0], "retrain": retraining},
-                              score=score, unlearned_runs=runs if args.references >= 2 else ())
+        retraining = certificate["seconds"]["retrain"]
         baseline = teacher.BaselineConfig()
         forget_labels = torch.as_tensor(forget.labels).long()
         baselines = {} if args.no_baselines else {
@@ -260,47 +251,42 @@ def main() -> None:
             return patient_figures(model, forget, attack_eval, score)
 
         # How the guides read the patient: what the unlearned model is held at, a proxy for retraining.
-        guide_row = on_the_patient(MeanOfGuides([guide for guide, fold in zip(patient_guides, folds)
-                                                 if patient in fold]))
+        guide_row = on_the_patient(MeanOfGuides([guide for guide, fold in zip(guides, folds) if patient in fold]))
         baseline_rows = {name: {**on_the_patient(model), "test_accuracy": score(model, unseen),
                                 "time_ratio_to_retraining": seconds / retraining}
                          for name, (model, seconds) in baselines.items()}
-        for figures in certificate["models"].values():
-            figures["forget_mean_loss"] = float(np.mean(figures.pop("forget_loss")))
         # The earlier protocol: the gaps to the first reference alone.
         to_first = None
         if len(references) >= 2:
-            to_first = certify(original, runs[0], references[:1], forget, retain, unseen, unseen,
-                               {"unlearn": unlearn_seconds[0], "retrain": retrain_seconds[0]}, score=score)
+            to_first = certify(original, made.model, references[:1], forget, retain, unseen, unseen,
+                               {"unlearn": certificate["seconds"]["unlearn"], "retrain": retrain_seconds[0]},
+                               score=score)
             to_first = {"gaps": to_first["gaps_to_retrained"], "passed": to_first["checks"]["passed"]}
         row = {"patient": patient, "forget_minutes": len(forget), "certificate": certificate, "guide": guide_row,
                "baselines": baseline_rows, "to_first_reference": to_first, "retrain_seconds": retrain_seconds,
-               "unlearn_seconds": unlearn_seconds,
-               "history": history}
+               "unlearn_seconds": certificate["seconds"]["unlearn"], "history": made.history}
         rows.append(row)
-        print(json.dumps({"patient": patient, "verified": certificate["verified"],
-                          "gaps": certificate["gaps_to_retrained"],
-                          "reference_spread": certificate.get("reference_spread"),
-                          "forgetting": certificate.get("forgetting")}), flush=True)
+        tqdm.write(json.dumps({"patient": patient, "verified": certificate["verified"],
+                               "gaps": certificate["gaps_to_retrained"],
+                               "reference_spread": certificate.get("reference_spread"),
+                               "forgetting": certificate.get("forgetting")}))
 
     result = {"mode": mode, "unseen_records": unseen_records, "train_config": config.to_dict(),
               "unlearn_config": unlearn_config.to_dict(), "baseline_config": teacher.BaselineConfig().to_dict(),
               "original_seconds": round(original_seconds, 1),
               "guides": {"folds": folds, "seconds": guide_seconds, "partitions": args.guide_partitions,
-                         "k": args.guide_folds, "apart": args.guides_apart, "targets": args.guide_targets,
-                         "completion_epochs": args.complete_guides},
+                         "k": args.guide_folds, "apart": args.guides_apart},
               "threads": torch.get_num_threads(), "patients": rows}
     if args.json or not args.append:  # a settings sweep (--append) leaves the reported runs' files alone
         path = Path(args.json or f"benchmarks/results/unlearn_patients_{mode}.json")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     if args.append:
         headline = ("forget_accuracy", "test_accuracy", "threshold_attack_auc", "forget_mean_loss")
         append_json_line(args.append, {
             "mode": mode, "unlearn": json.loads(args.unlearn), "unlearn_config": unlearn_config.to_dict(),
             "guide_partitions": args.guide_partitions, "guide_folds": args.guide_folds,
             "guides_apart": args.guides_apart,
-            "guide_targets": args.guide_targets, "guide_completion_epochs": args.complete_guides,
             "patients": {row["patient"]: {**{name: {key: figures[key] for key in headline}
                                              for name, figures in row["certificate"]["models"].items()},
                                           "guide": row["guide"]}

@@ -37,14 +37,17 @@ class UnknownTargetError(ValueError):
 
 @dataclass
 class UnlearnedTeacher:
-    """What a request made: the new teacher's config (less a forgotten patient's nights), the
-    unlearning settings it ran with, its certificate and the unlearner's history. The model itself is
-    in the work directory's checkpoint, with the certificate's files."""
+    """What a request made: the new teacher (also in the work directory's checkpoint, with the
+    certificate's files), its config (less a forgotten patient's nights), the unlearning settings it
+    ran with, its certificate, the unlearner's history, and each certified model's loss on every
+    forgotten example (what the certificate's figure plots)."""
 
+    model: torch.nn.Module
     config: TrainConfig
     unlearn_config: UnlearnConfig
     certificate: dict
     history: list
+    forget_losses: dict
 
 
 def target_mask(data: TeacherData, kind: str, targets: list[str], num_classes: int) -> np.ndarray:
@@ -155,7 +158,7 @@ def unlearn_request(model: torch.nn.Module, config: TrainConfig, data: TeacherDa
     torch.save({"model": runs[0].state_dict(), "config": config.to_dict(), "epoch": config.epochs,
                 "history": teacher_history}, work_dir / CHECKPOINT_NAME)
     write_certificate(certificate, losses, work_dir)
-    return UnlearnedTeacher(config, unlearn_config, certificate, history)
+    return UnlearnedTeacher(runs[0], config, unlearn_config, certificate, history, losses)
 
 
 def write_certificate(certificate: dict, losses: dict, work_dir: Path) -> None:
