@@ -110,40 +110,18 @@ def cmd_teacher_train(args) -> int:
         raise ValueError(f"unknown dataset {args.dataset!r}; known: {', '.join(teacher.DATASETS)}")
     if args.arch:
         _check_choice(args.arch, teacher.list_models(), "model")
-    if args.dataset != "apnea-ecg":
-        return _train_image_teacher(args)
-    if args.download:
-        teacher.download_apnea_ecg(args.data_dir)
-    if args.train_records:
-        split = {"train": _records(args.train_records), "val": _records(args.val_records or "")}
-    else:
-        split = teacher.official_split(None if args.no_validation else args.validation_seed)
-    config = teacher.TrainConfig(
-        dataset=args.dataset,
-        arch=args.arch or "apnea_cnn",
-        epochs=args.epochs or teacher.TrainConfig.epochs,
-        seed=args.seed,
-        train_records=split["train"],
-        val_records=split["val"],
-        test_records=list(teacher.TEST_RECORDS),
-    )
-    store = ArtifactStore(_runs_dir(args))
-    artifact = _pipeline.train_teacher(
-        store, config, args.data_dir, device=args.device, resume=args.resume, progress=not args.quiet
-    )
-    return _report_trained(artifact)
-
-
-def _train_image_teacher(args) -> int:
-    config = teacher.image_train_config(
-        args.dataset,
-        args.arch,
+    config = teacher.dataset(args.dataset).train_config(
         args.data_dir,
-        download=args.download,
-        progress=not args.quiet,
+        arch=args.arch,
         epochs=args.epochs,
         seed=args.seed,
-        validation_size=0 if args.no_validation else args.validation_size,
+        validation=not args.no_validation,
+        validation_seed=args.validation_seed,
+        validation_size=args.validation_size,
+        train_records=_records(args.train_records) if args.train_records else None,
+        val_records=_records(args.val_records) if args.val_records else None,
+        download=args.download,
+        progress=not args.quiet,
     )
     store = ArtifactStore(_runs_dir(args))
     artifact = _pipeline.train_teacher(

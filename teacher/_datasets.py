@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from teacher._apnea import ApneaWindows, load_windows
-from teacher._apnea_io import TEST_RECORDS
+from teacher._apnea import ApneaWindows, load_windows, official_split
+from teacher._apnea_io import TEST_RECORDS, download_apnea_ecg
 from teacher._apnea_teacher import (
     TrainedTeacher,
     decision_accuracy,
@@ -24,7 +24,7 @@ from teacher._apnea_teacher import (
     train_apnea_teacher,
     training_windows,
 )
-from teacher._image_teacher import evaluate_image_teacher, split_validation, train_image_teacher
+from teacher._image_teacher import evaluate_image_teacher, image_train_config, split_validation, train_image_teacher
 from teacher._images import IMAGE_DATASETS, ImageData, load_image_dataset
 from teacher._training import TrainConfig
 from teacher._unlearn_proof import Examples
@@ -56,6 +56,26 @@ class ApneaECG:
 
     name = "apnea-ecg"
     has_patients = True
+
+    def train_config(self, data_dir, *, arch: str | None = None, epochs: int | None = None, seed: int = 0,
+                     validation: bool = True, validation_seed: int = 0, validation_size: int | None = None,
+                     train_records: list[str] | None = None, val_records: list[str] | None = None,
+                     download: bool = False, progress: bool = True) -> TrainConfig:
+        """The shipped recipe on the learning nights less the validation nights `validation_seed`
+        carves out (all 35 without `validation`), or on `train_records` / `val_records` as given;
+        scored on x01-x35. `download` fetches the nights from PhysioNet first."""
+        if validation_size is not None:
+            raise ValueError("a validation size counts images; an Apnea-ECG teacher validates on nights "
+                             "(a validation seed, or the validation records)")
+        if download:
+            download_apnea_ecg(data_dir)
+        if train_records:
+            split = {"train": list(train_records), "val": list(val_records or [])}
+        else:
+            split = official_split(validation_seed if validation else None)
+        return TrainConfig(dataset=self.name, arch=arch or "apnea_cnn", epochs=epochs or TrainConfig.epochs,
+                           seed=seed, train_records=split["train"], val_records=split["val"],
+                           test_records=list(TEST_RECORDS))
 
     def train(self, config: TrainConfig, data_dir, work_dir, *, device: str = "auto", resume: bool = False,
               download: bool = False, progress: bool = True) -> TrainedTeacher:
@@ -117,6 +137,19 @@ class ImageDataset:
 
     def __init__(self, name: str):
         self.name = name
+
+    def train_config(self, data_dir, *, arch: str | None = None, epochs: int | None = None, seed: int = 0,
+                     validation: bool = True, validation_seed: int = 0, validation_size: int | None = None,
+                     train_records: list[str] | None = None, val_records: list[str] | None = None,
+                     download: bool = False, progress: bool = True) -> TrainConfig:
+        """The dataset's recipe (`image_train_config`), holding out `validation_size` training images
+        (none without `validation`); the validation draw follows `seed`. `download` fetches the
+        dataset through torchvision."""
+        if train_records or val_records:
+            raise ValueError(f"training and validation records name Apnea-ECG nights; {self.name} holds out "
+                             "training images instead (a validation size)")
+        return image_train_config(self.name, arch, data_dir, download=download, progress=progress, epochs=epochs,
+                                  seed=seed, validation_size=validation_size if validation else 0)
 
     def train(self, config: TrainConfig, data_dir, work_dir, *, device: str = "auto", resume: bool = False,
               download: bool = False, progress: bool = True) -> TrainedTeacher:

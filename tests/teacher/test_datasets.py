@@ -10,7 +10,7 @@ import pytest
 import student
 import teacher
 
-METHODS = ("train", "evaluate", "summary", "training_examples", "held_out", "real_data")
+METHODS = ("train_config", "train", "evaluate", "summary", "training_examples", "held_out", "real_data")
 
 
 @pytest.mark.parametrize("name", teacher.DATASETS)
@@ -26,6 +26,25 @@ def test_each_dataset_offers_the_whole_interface_and_a_student_recipe(name):
 def test_an_unknown_dataset_is_refused_with_the_known_ones():
     with pytest.raises(ValueError, match="unknown dataset 'svhn'; known: apnea-ecg"):
         teacher.dataset("svhn")
+
+
+def test_the_apnea_recipe_trains_on_the_learning_nights_less_the_validation_nights_and_scores_on_x():
+    handler = teacher.dataset("apnea-ecg")
+    config = handler.train_config(None, seed=3)
+    split = teacher.official_split(0)
+    assert (config.train_records, config.val_records) == (split["train"], split["val"]) and config.seed == 3
+    assert config.test_records == list(teacher.TEST_RECORDS) and config.arch == "apnea_cnn"
+    everything = handler.train_config(None, validation=False)
+    assert len(everything.train_records) == 35 and everything.val_records == []
+    chosen = handler.train_config(None, train_records=["a01", "b01"], val_records=["c01"])
+    assert (chosen.train_records, chosen.val_records) == (["a01", "b01"], ["c01"])
+
+
+def test_a_dataset_refuses_the_other_kinds_validation_option():
+    with pytest.raises(ValueError, match="validates on nights"):
+        teacher.dataset("apnea-ecg").train_config(None, validation_size=100)
+    with pytest.raises(ValueError, match="holds out training images"):
+        teacher.dataset("mnist").train_config(None, train_records=["a01"])
 
 
 def test_apnea_ecg_on_the_embedded_nights_trains_on_what_it_keys_and_scores_with_its_rule(embedded_apnea_dir):
