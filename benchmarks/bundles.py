@@ -58,28 +58,30 @@ def image_figures(model, bundles: dict, dataset: str, data_dir) -> tuple[dict, t
 def apnea_figures(model, bundles: dict, records: list[str], data_dir) -> tuple[dict, torch.Tensor]:
     decision = bundles["int8"].decision
     flags, labels, all_windows = {"eager_fp32": [], **{mode: [] for mode in bundles}}, [], []
+    no_signal = 0
     for record in tqdm(records, desc="nights", leave=False):
         night = teacher.read_night(record, data_dir)
-        windows, _ = teacher.night_windows(night, bundles["int8"].contract.window_spec())
+        windows, scored, _ = teacher.night_windows(night, bundles["int8"].contract.window_spec())
         windows = torch.as_tensor(windows)
         all_windows.append(windows)
-        labels.append(night.labels[: len(windows)].astype(bool))
+        labels.append(night.labels[: len(windows)].astype(bool)[scored])
+        no_signal += int((~scored).sum())
         with torch.no_grad():
             probabilities = {"eager_fp32": torch.softmax(model(windows), 1)[:, 1].numpy()}
         for mode, bundle in bundles.items():
             probabilities[mode] = np.array([bundle.probabilities(w)[1] for w in windows], dtype=np.float32)
         for name, values in probabilities.items():
-            flags[name].append(decision.apply(values.astype(np.float32))["flags"])
+            flags[name].append(decision.apply(values.astype(np.float32), scored)["flags"][scored])
     labels = np.concatenate(labels)
     flags = {name: np.concatenate(values) for name, values in flags.items()}
-    figures = {"minutes": int(len(labels)), "nights": len(records)}
+    figures = {"minutes": int(len(labels)), "no_signal_minutes": no_signal, "nights": len(records)}
     for name, values in flags.items():
         figures[f"{name}_accuracy"] = float(np.mean(values == labels))
     figures["int8_agreement_with_eager_fp32"] = float(np.mean(flags["int8"] == flags["eager_fp32"]))
     figures["none_agreement_with_eager_fp32"] = float(np.mean(flags["none"] == flags["eager_fp32"]))
     started = time.perf_counter()
     for record in records:
-        edge_export.replay_night(bundles["int8"], record, data_dir)
+        edge_export.replay_night(bundles["int8"], teacher.read_night(record, data_dir))
     figures["replay_all_nights_seconds_int8"] = round(time.perf_counter() - started, 2)
     return figures, torch.cat(all_windows)
 

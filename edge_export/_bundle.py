@@ -36,10 +36,12 @@ class BundleError(ValueError):
 def preprocessing_spec(contract: teacher.InputContract) -> dict:
     """How raw data becomes one model input, by name and constants.
 
-    RR windows: the night's beat times -> RR intervals cleaned as in training (`teacher.clean_rr`)
-    -> linear resampling on the grid -> one window per minute with context, edges held -> the night
-    rescaled to the night-median RR. Images: pixels as floats in [0, 1]. Normalisation is inside the
-    model in both cases, so the phone feeds these values as they are.
+    RR windows: the night's beat times (from a strap's RR intervals, or from an ECG through the
+    kit's detector, `ecg_to_beats`, where its signal quality allows) -> RR intervals cleaned as in
+    training (`teacher.clean_rr`) -> linear resampling on the grid -> one window per minute with
+    context, edges held -> the night rescaled to the night-median RR; minutes without signal
+    (`signal_quality`) are neither flagged nor counted. Images: pixels as floats in [0, 1].
+    Normalisation is inside the model in both cases, so the phone feeds these values as they are.
     """
     if contract.modality == "image":
         return {"name": "image-pixels/1", "pixels": "float32 in [0, 1] (uint8 / 255)",
@@ -55,6 +57,10 @@ def preprocessing_spec(contract: teacher.InputContract) -> dict:
         "edges": "hold the nearest kept RR value",
         "night_median_rr_s": teacher.NIGHT_MEDIAN_RR_S if contract.night_relative else None,
         "normalisation": contract.normalisation,
+        "ecg_to_beats": teacher.BEAT_DETECTOR.to_dict(),
+        "rr_input": "RR intervals in ms (a strap's 1/1024 s units converted) or beat times in s; beat i at the "
+                    "sum of the first i intervals",
+        "signal_quality": teacher.SIGNAL_QUALITY.to_dict(),
     }
 
 

@@ -17,34 +17,36 @@ import teacher
 from edge_export._bundle import BundleError, BundleModel
 
 
-def replay_night(bundle: BundleModel, record: str, data_dir: str | os.PathLike | None = None, *,
-                 progress: bool = False) -> dict:
-    """Per-minute probabilities and flags, the estimated AHI and the night's call for one record,
-    with the reference figures where the night has labels."""
+def replay_night(bundle: BundleModel, night: teacher.Night, *, progress: bool = False) -> dict:
+    """Per-minute probabilities and flags, the estimated AHI and the night's call for one night,
+    whatever its beats came from (`teacher.read_night`, `read_ecg`, `read_rr`), with the reference
+    figures where the night has labels. Minutes without signal are neither flagged nor counted."""
     if bundle.contract.modality != "rr-series":
         raise BundleError(f"{bundle.path}: replay takes an apnea (rr-series) bundle, this one takes "
                           f"{bundle.contract.modality} inputs")
-    night = teacher.read_night(record, data_dir)
-    windows, cleaning = teacher.night_windows(night, bundle.contract.window_spec())
+    windows, scored, report = teacher.night_windows(night, bundle.contract.window_spec())
     started = time.perf_counter()
     raw = np.array([bundle.probabilities(window)[-1]
-                    for window in tqdm(windows, desc=f"replaying {record}", unit="min", disable=not progress)])
+                    for window in tqdm(windows, desc=f"replaying {night.name}", unit="min", disable=not progress)])
     seconds = time.perf_counter() - started
     rule = bundle.decision
-    decided = rule.apply(raw.astype(np.float32))
+    decided = rule.apply(raw.astype(np.float32), scored)
     smoothed, flags = decided["smoothed"], decided["flags"]
     result = {
-        "record": record,
+        "record": night.name,
         "bundle": bundle.manifest["id"],
         "minutes": int(len(flags)),
         "probability": raw.round(5).tolist(),
         "smoothed": smoothed.round(5).tolist(),
         "flags": flags.astype(int).tolist(),
+        "signal": scored.astype(int).tolist(),
+        "no_signal_minutes": int((~scored).sum()),
         "estimated_ahi": decided["estimated_ahi"],
         "apneic": decided["apneic"],
         "runtime_seconds": round(seconds, 4),
-        "rr_cleaning": cleaning,
+        "rr_cleaning": report,
         "beat_source": night.beat_source,
+        "rejected_beats": night.rejected_beats,
     }
     if night.labels is not None:
         labels = night.labels[: len(flags)].astype(bool)
@@ -53,19 +55,19 @@ def replay_night(bundle: BundleModel, record: str, data_dir: str | os.PathLike |
             "reference": labels.astype(int).tolist(),
             "reference_ahi": reference,
             "reference_apneic": rule.is_apneic(reference),
-            "minute_accuracy": float(np.mean(flags == labels)),
+            "minute_accuracy": float(np.mean(flags[scored] == labels[scored])) if scored.any() else float("nan"),
         })
     return result
 
 
 def write_minutes_csv(result: dict, path: str | os.PathLike) -> None:
-    """One row per minute: minute, probability, smoothed, flag (and reference where known)."""
+    """One row per minute: minute, probability, smoothed, flag, signal (and reference where known)."""
     has_reference = "reference" in result
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write("minute,probability,smoothed,flag" + (",reference" if has_reference else "") + "\n")
+        handle.write("minute,probability,smoothed,flag,signal" + (",reference" if has_reference else "") + "\n")
         for minute in range(result["minutes"]):
             row = [str(minute), f"{result['probability'][minute]:.5f}", f"{result['smoothed'][minute]:.5f}",
-                   str(result["flags"][minute])]
+                   str(result["flags"][minute]), str(result["signal"][minute])]
             if has_reference:
                 row.append(str(result["reference"][minute]))
             handle.write(",".join(row) + "\n")
@@ -73,7 +75,7 @@ def write_minutes_csv(result: dict, path: str | os.PathLike) -> None:
 
 def plot_night(result: dict, threshold: float, path: str | os.PathLike) -> None:
     """The night at a glance: the smoothed apnea probability per minute, the threshold, flagged
-    minutes shaded, and the reference apnea minutes beneath where labels exist."""
+    minutes shaded (minutes without signal in grey), and the reference apnea minutes beneath."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,6 +88,10 @@ def plot_night(result: dict, threshold: float, path: str | os.PathLike) -> None:
     flags = np.asarray(result["flags"], dtype=bool)
     axis.fill_between(hours, 0, 1, where=flags, step="mid", color="tab:red", alpha=0.25, linewidth=0,
                       label="flagged minutes")
+    no_signal = np.asarray(result["signal"]) == 0
+    if no_signal.any():
+        axis.fill_between(hours, 0, 1, where=no_signal, step="mid", color="grey", alpha=0.3, linewidth=0,
+                          label="no signal (not scored)")
     if "reference" in result:
         reference = np.asarray(result["reference"], dtype=bool)
         axis.fill_between(hours, -0.12, -0.04, where=reference, step="mid", color="black", linewidth=0,

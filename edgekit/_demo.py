@@ -89,7 +89,7 @@ def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
     bundle = _pipeline.export(store, pupil.id, "int8", progress=progress)
     night = DEMO_HELD_OUT_RECORDS[0]
     loaded = edge_export.load_bundle(bundle.path)
-    replay = edge_export.replay_night(loaded, night, data_dir, progress=progress)
+    replay = edge_export.replay_night(loaded, teacher.read_night(night, data_dir), progress=progress)
     plot = out / f"{night}-replay.png"
     edge_export.plot_night(replay, loaded.spec["decision"]["threshold"], plot)
 

@@ -44,8 +44,8 @@ def explain_minutes(store: ArtifactStore, artifact_ref: str, record: str, minute
     contract = teacher.InputContract.from_dict(artifact.manifest["contract"])
     model, checkpoint = teacher.load_teacher(artifact.path)
     rule = teacher.TrainConfig(**checkpoint["config"]).decision
-    windows, _ = teacher.night_windows(teacher.read_night(record, data_dir), contract.window_spec())
+    windows, scored, _ = teacher.night_windows(teacher.read_night(record, data_dir), contract.window_spec())
     vae = relabel_vae(store, contract, data_dir, progress) if method == "relabel" else None
     result = student.explain_minutes(model, contract, torch.from_numpy(windows).float(), rule, minutes,
-                                     method=method, target=target, vae=vae, night=record)
+                                     method=method, target=target, vae=vae, night=record, scored=scored)
     return {"artifact": artifact.id, "record": record, **result}

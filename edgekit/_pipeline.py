@@ -64,16 +64,17 @@ def evaluate_teacher(
     records: list[str] | None,
     data_dir: str | os.PathLike | None,
     *,
+    beats: str = "annotations",
     progress: bool = True,
 ) -> dict:
-    """Score a teacher artifact on the real test data (`records` of Apnea-ECG; image teachers: the
-    test split) and record the figures in its manifest. A student artifact is scored the same way,
-    with the decision rule it carries."""
+    """Score a teacher artifact on the real test data (`records` of Apnea-ECG, on their annotated or
+    detected `beats`; image teachers: the test split) and record the figures in its manifest. A
+    student artifact is scored the same way, with the decision rule it carries."""
     artifact = store.get(reference)
     model, checkpoint = teacher.load_teacher(artifact.path)
     config = teacher.TrainConfig(**checkpoint["config"])
     handler = teacher.dataset(config.dataset)
-    figures = handler.evaluate(model, config, data_dir, records=records, progress=progress)
+    figures = handler.evaluate(model, config, data_dir, records=records, beats=beats, progress=progress)
     evaluations = dict(artifact.manifest.get("evaluations", {}))
     evaluations[figures.pop("scored_on")] = handler.summary(figures)
     store.update_manifest(artifact.id, evaluations=evaluations)

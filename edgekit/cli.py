@@ -140,7 +140,8 @@ def _report_trained(artifact) -> int:
 def cmd_teacher_eval(args) -> int:
     records = _records(args.records) if args.records else list(teacher.TEST_RECORDS)
     store = _store_for(args, args.artifact)
-    figures = _pipeline.evaluate_teacher(store, args.artifact, records, args.data_dir, progress=not args.quiet)
+    figures = _pipeline.evaluate_teacher(store, args.artifact, records, args.data_dir, beats=args.beats,
+                                         progress=not args.quiet)
     image = "night" not in figures
     if args.plot and not image:
         teacher.plot_ahi(figures["night"], args.plot)
@@ -206,7 +207,7 @@ def cmd_export(args) -> int:
 def cmd_replay(args) -> int:
     path = args.bundle if os.path.isdir(args.bundle) else _store_for(args, args.bundle).get(args.bundle).path
     bundle = edge_export.load_bundle(path)
-    result = edge_export.replay_night(bundle, args.record, args.data_dir, progress=not args.quiet)
+    result = edge_export.replay_night(bundle, _night(args), progress=not args.quiet)
     if args.csv:
         edge_export.write_minutes_csv(result, args.csv)
     if args.plot:
@@ -220,6 +221,30 @@ def cmd_replay(args) -> int:
         line += (f" (reference AHI {result['reference_ahi']:.1f} -> "
                  f"{'apneic' if result['reference_apneic'] else 'not apneic'}; minutes agree {result['minute_accuracy']:.1%})")
     print(line + f"; runtime {result['runtime_seconds']:.2f} s")
+    return 0
+
+
+def _night(args) -> "teacher.Night":
+    """The night a replay reads: a record's annotated beats, an ECG file's detected beats, or a
+    strap's RR intervals; all three then go through the same beats -> RR -> windows path."""
+    if args.ecg:
+        return teacher.read_ecg(args.ecg, args.fs)
+    if args.fs is not None:
+        raise ValueError("--fs gives the sampling rate of an --ecg CSV file")
+    if args.rr:
+        return teacher.read_rr(args.rr)
+    return teacher.read_night(args.record, args.data_dir)
+
+
+def cmd_beats(args) -> int:
+    night = teacher.read_ecg(args.ecg, args.fs)
+    if args.csv:
+        teacher.write_beats_csv(night, args.csv)
+    marks = night.quality.counts()
+    print(f"{night.name}: {night.beat_times.size} beats in {night.n_samples / night.fs / 3600:.2f} h at {night.fs:g} Hz "
+          f"({night.beat_source}); no signal: " + ", ".join(f"{reason} {seconds:g} s" for reason, seconds in marks.items())
+          + "; beats dropped there: " + ", ".join(f"{reason} {count}" for reason, count in night.rejected_beats.items())
+          + (f"; rows: {args.csv}, no-signal stretches: {teacher.quality_csv_path(args.csv)}" if args.csv else ""))
     return 0
 
 
@@ -415,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--records", help="comma-separated nights (default: x01-x35)")
     evaluate.add_argument("--json", action="store_true", help="print every figure as JSON")
     evaluate.add_argument("--plot", help="write a PNG of estimated vs reference AHI per night")
+    evaluate.add_argument("--beats", default="annotations",
+                          help="apnea: annotations (the .qrs, default) or detector (the kit's beat detector on the "
+                               "ECG, as a phone with an ECG patch; needs the .dat signals)")
     _add_common(evaluate)
     evaluate.set_defaults(func=cmd_teacher_eval)
 
@@ -476,12 +504,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="run one night through a bundle's .pte as the phone does")
     replay.add_argument("bundle", help="bundle artifact id, unique id prefix, or bundle directory")
-    replay.add_argument("--record", required=True, help="night to replay, e.g. x01")
+    night = replay.add_mutually_exclusive_group(required=True)
+    night.add_argument("--record", help="night of the data directory, its annotated beats, e.g. x01")
+    night.add_argument("--ecg", help="an ECG: a WFDB record (beats detected) or a CSV of samples in mV with --fs")
+    night.add_argument("--rr", help="a strap's beats: RR intervals in ms or beat times in s, one per line")
+    replay.add_argument("--fs", type=float, help="sampling rate of an --ecg CSV, Hz")
     replay.add_argument("--json", action="store_true", help="print the per-minute result as JSON")
     replay.add_argument("--csv", help="write the per-minute flags to this CSV file")
     replay.add_argument("--plot", help="write a PNG of the night")
     _add_common(replay)
     replay.set_defaults(func=cmd_replay)
+
+    beats = commands.add_parser("beats", help="the kit's beat detector (ecg-to-beats/1) alone on an ECG, with "
+                                               "its signal-quality marks")
+    beats.add_argument("ecg", help="a WFDB record (path without extension, or its .hea) or a CSV of samples in mV")
+    beats.add_argument("--fs", type=float, help="sampling rate of a CSV, Hz (a WFDB header gives its own)")
+    beats.add_argument("--csv", help="write one row per beat: sample, time_s")
+    beats.add_argument("--quiet", action="store_true", help="no progress bars")
+    beats.set_defaults(func=cmd_beats)
 
     explain = commands.add_parser("explain", help="why a model flagged a minute (or every flagged minute of a night)")
     explain.add_argument("artifact", help="student or teacher artifact id, unique id prefix, or directory")

@@ -25,23 +25,26 @@ from student._explain import make_explainer
 APNEA = teacher.LABEL_NAMES.index("apnea")
 
 
-def night_decisions(model: torch.nn.Module, inputs: torch.Tensor, rule: teacher.DecisionRule) -> dict:
+def night_decisions(model: torch.nn.Module, inputs: torch.Tensor, rule: teacher.DecisionRule,
+                    scored: np.ndarray | None = None) -> dict:
     """The model's per-minute apnea probability over one night's windows `(minutes, 1, L)`, and
-    the rule's smoothed probability, flags, estimated AHI and call."""
+    the rule's smoothed probability, flags, estimated AHI and call (`scored`: minutes with signal)."""
     with torch.no_grad():
         probability = torch.softmax(model.eval()(inputs), dim=-1)[:, APNEA].numpy()
-    return {"probability": probability, **rule.apply(probability)}
+    return {"probability": probability, **rule.apply(probability, scored)}
 
 
 def explain_minutes(model: torch.nn.Module, contract: teacher.InputContract, inputs: torch.Tensor,
                     rule: teacher.DecisionRule, minutes: list[int] | None, *, method: str = "neuromask",
-                    target: str = "apnea", vae=None, night: str = "the night") -> dict:
+                    target: str = "apnea", vae=None, night: str = "the night",
+                    scored: np.ndarray | None = None) -> dict:
     """Maps for `minutes` of one night (`inputs`: every minute's window; None: every minute the rule
-    flags), with what the figures need. `vae`: re-label distillation's, trained on real nights."""
+    flags), with what the figures need. `vae`: re-label distillation's, trained on real nights;
+    `scored`: the minutes with signal (`teacher.night_windows`)."""
     if contract.modality != "rr-series":
         raise ValueError(f"explaining a night takes an apnea (rr-series) model; this one takes "
                          f"{contract.modality} inputs (use student.NeuroMask on images directly)")
-    decided = night_decisions(model, inputs, rule)
+    decided = night_decisions(model, inputs, rule, scored)
     total = len(inputs)
     if minutes is None:
         minutes = np.flatnonzero(decided["flags"]).tolist()

@@ -19,6 +19,7 @@ from teacher._apnea_io import (
     read_answers,
     read_night,
 )
+from teacher._signal import SIGNAL_QUALITY, minute_signal
 from teacher._rr import BeatNoise, WindowSpec, clean_rr, minute_windows, valid_coverage
 
 LABEL_NAMES = ("normal", "apnea")
@@ -34,18 +35,26 @@ class ApneaWindows:
         labels: (N,) int64, 1 = apnea, -1 = unlabelled.
         records: (N,) record name of each window.
         minutes: (N,) minute index within its night.
+        scored: (N,) bool, False for a minute without signal (`teacher.minute_signal`): it is
+            neither flagged nor counted in its night's AHI. All True when not given.
     """
 
     inputs: np.ndarray
     labels: np.ndarray
     records: np.ndarray
     minutes: np.ndarray
+    scored: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.scored is None:
+            self.scored = np.ones(self.labels.size, dtype=bool)
 
     def __len__(self) -> int:
         return int(self.labels.size)
 
     def select(self, mask: np.ndarray) -> "ApneaWindows":
-        return ApneaWindows(self.inputs[mask], self.labels[mask], self.records[mask], self.minutes[mask])
+        return ApneaWindows(self.inputs[mask], self.labels[mask], self.records[mask], self.minutes[mask],
+                            self.scored[mask])
 
     def concatenate(self, other: "ApneaWindows") -> "ApneaWindows":
         return ApneaWindows(
@@ -53,14 +62,16 @@ class ApneaWindows:
             np.concatenate([self.labels, other.labels]),
             np.concatenate([self.records, other.records]),
             np.concatenate([self.minutes, other.minutes]),
+            np.concatenate([self.scored, other.scored]),
         )
 
 
-def night_windows(night: Night, spec: WindowSpec) -> tuple[np.ndarray, dict]:
-    """Windows for every minute of one night, and the RR-cleaning report.
+def night_windows(night: Night, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Windows for every minute of one night, which minutes have signal (`scored`), and the report:
+    RR-cleaning counts, coverage, minutes without signal (and the beats the ECG's quality rejected).
 
     Raises:
-        ApneaDataError: too few valid beats to score the night.
+        ApneaDataError: too few valid beats, or too little signal, to score the night.
     """
     try:
         series = clean_rr(night.beat_times)
@@ -74,10 +85,30 @@ def night_windows(night: Night, spec: WindowSpec) -> tuple[np.ndarray, dict]:
             f"covering {coverage.mean():.0%} of {night.n_minutes} minutes; need "
             f"{MIN_VALID_COVERAGE:.0%})"
         )
+    scored = scored_minutes(night, report)
     windows = minute_windows(series, night.n_minutes, spec)
     if spec.night_relative:
         windows *= NIGHT_MEDIAN_RR_S / np.median(series.rr)
-    return windows, report
+    return windows, scored, report
+
+
+def scored_minutes(night: Night, report: dict) -> np.ndarray:
+    """The minutes with signal (`SIGNAL_QUALITY.min_minute_signal` of their time or more); adds
+    their count to `report`. Refuses a night with too little signal."""
+    share = minute_signal(night.beat_times, night.n_minutes, quality=night.quality,
+                          duration_s=night.n_samples / night.fs)
+    scored = share >= SIGNAL_QUALITY.min_minute_signal
+    report["no_signal_minutes"] = int((~scored).sum())
+    if night.quality is not None:
+        report["no_signal_seconds"] = night.quality.counts()
+    if not scored.any() or scored.mean() < SIGNAL_QUALITY.min_night_signal:
+        where = night.beat_source + (f", ECG {night.signal_source}" if night.signal_source else "")
+        raise ApneaDataError(
+            f"{night.name}: too little signal ({where}): {int(scored.sum())} of {night.n_minutes} minutes have "
+            f"signal, a night needs {SIGNAL_QUALITY.min_night_signal:.0%}"
+            + (f"; seconds lost: {night.quality.counts()}" if night.quality is not None else "")
+        )
+    return scored
 
 
 def load_windows(
@@ -86,25 +117,28 @@ def load_windows(
     spec: WindowSpec,
     *,
     beat_noise: BeatNoise | None = None,
+    beats: str = "annotations",
     progress: bool = True,
 ) -> tuple[ApneaWindows, list[dict]]:
     """Read nights and cut one window per minute.
 
     Args:
         beat_noise: degrade the beat annotations first (robustness benchmarks only).
+        beats: "annotations" (the .qrs) or "detector" (the kit's detector on the ECG; `read_night`).
 
     Returns:
         The windows and, per night, its provenance: name, file hashes, minutes, RR-cleaning counts.
     """
     answers = read_answers(data_dir)
-    inputs, labels, names, minutes, provenance = [], [], [], [], []
+    inputs, labels, names, minutes, signal, provenance = [], [], [], [], [], []
     for index, name in enumerate(tqdm(records, desc="reading nights", unit="night", disable=not progress)):
-        night = read_night(name, data_dir, answers=answers)
+        night = read_night(name, data_dir, answers=answers, beats=beats)
         if beat_noise is not None:
             night = dataclasses.replace(night, beat_times=beat_noise.apply(night.beat_times, offset=index))
-        windows, report = night_windows(night, spec)
+        windows, scored, report = night_windows(night, spec)
         n = night.n_minutes
         inputs.append(windows)
+        signal.append(scored)
         labels.append(night.labels.astype(np.int64) if night.labels is not None else np.full(n, -1))
         names.append(np.full(n, name))
         minutes.append(np.arange(n))
@@ -114,6 +148,7 @@ def load_windows(
         labels=np.concatenate(labels),
         records=np.concatenate(names),
         minutes=np.concatenate(minutes),
+        scored=np.concatenate(signal),
     )
     return data, provenance
 

@@ -46,15 +46,18 @@ def model_contract(arch: str, arch_options: dict | None = None) -> InputContract
 def score_windows(model: nn.Module, windows: ApneaWindows, rule: DecisionRule) -> dict:
     """Per-minute and per-night figures of `model` on labelled windows, with the decision rule.
 
+    Minutes without signal are neither flagged nor scored (`no_signal_minutes` counts them).
     `minute_unsmoothed` keeps the figures of the raw per-minute outputs (same threshold) for comparison.
     """
     labelled = windows.select(windows.labels >= 0)
     raw = predict_proba(model, labelled.inputs)[:, 1]
-    smoothed, flags = rule.apply_by_night(labelled.records, labelled.minutes, raw)
+    smoothed, flags = rule.apply_by_night(labelled.records, labelled.minutes, raw, labelled.scored)
+    scored = labelled.scored
     return {
-        "minute": minute_metrics(labelled.labels, smoothed, flags),
-        "minute_unsmoothed": minute_metrics(labelled.labels, raw, rule.flags(raw)),
-        "night": night_metrics(labelled.records, labelled.labels, flags, rule),
+        "minute": minute_metrics(labelled.labels[scored], smoothed[scored], flags[scored]),
+        "minute_unsmoothed": minute_metrics(labelled.labels[scored], raw[scored], rule.flags(raw[scored])),
+        "night": night_metrics(labelled.records, labelled.labels, flags, rule, scored),
+        "no_signal_minutes": int((~scored).sum()),
     }
 
 
@@ -75,11 +78,11 @@ def best_threshold(model: nn.Module, windows: ApneaWindows, rule: DecisionRule,
     labelled windows. Ties go to the threshold nearest 0.5."""
     labelled = windows.select(windows.labels >= 0)
     raw = predict_proba(model, labelled.inputs)[:, 1]
-    smoothed, _ = rule.apply_by_night(labelled.records, labelled.minutes, raw)
-    truth = labelled.labels.astype(bool)
-    scored = [(float(np.mean(rule.with_threshold(threshold).flags(smoothed) == truth)), -abs(threshold - 0.5),
-               threshold) for threshold in candidates]
-    accuracy, _, threshold = max(scored)
+    smoothed, _ = rule.apply_by_night(labelled.records, labelled.minutes, raw, labelled.scored)
+    smoothed, truth = smoothed[labelled.scored], labelled.labels[labelled.scored].astype(bool)
+    tried = [(float(np.mean(rule.with_threshold(threshold).flags(smoothed) == truth)), -abs(threshold - 0.5),
+              threshold) for threshold in candidates]
+    accuracy, _, threshold = max(tried)
     return threshold, accuracy
 
 
@@ -163,14 +166,16 @@ def evaluate_apnea_teacher(
     *,
     rule: DecisionRule,
     beat_noise: BeatNoise | None = None,
+    beats: str = "annotations",
     progress: bool = True,
 ) -> dict:
-    """Scores on every labelled minute of `records` (x01-x35 by default at the CLI).
+    """Scores on every labelled minute with signal of `records` (x01-x35 by default at the CLI).
 
-    `beat_noise` degrades the beat annotations first, to measure robustness to a worse detector.
+    `beat_noise` degrades the beat annotations first, to measure robustness to a worse detector;
+    `beats="detector"` takes the beats from the kit's detector on the ECG instead of the .qrs.
     """
     windows, provenance = load_windows(
-        records, data_dir, contract.window_spec(), beat_noise=beat_noise, progress=progress
+        records, data_dir, contract.window_spec(), beat_noise=beat_noise, beats=beats, progress=progress
     )
     unlabelled = sorted(set(windows.records[windows.labels < 0].tolist()))
     if unlabelled:
@@ -178,6 +183,7 @@ def evaluate_apnea_teacher(
     figures = score_windows(model, windows, rule)
     return {
         "records": records,
+        "beats": beats,
         "decision": rule.to_dict(),
         **figures,
         "data": provenance,

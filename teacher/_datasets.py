@@ -82,13 +82,15 @@ class ApneaECG:
         return train_apnea_teacher(config, data_dir, work_dir, device=device, resume=resume, progress=progress)
 
     def evaluate(self, model: nn.Module, config: TrainConfig, data_dir, *, records: list[str] | None = None,
-                 progress: bool = True) -> dict:
-        """Every labelled minute of `records` (default x01-x35) with the config's decision rule;
-        `scored_on` names the nights."""
+                 beats: str = "annotations", progress: bool = True) -> dict:
+        """Every labelled minute with signal of `records` (default x01-x35) with the config's decision
+        rule, on the annotated beats or the detector's (`beats`); `scored_on` names the nights."""
         records = list(records or TEST_RECORDS)
         contract = model_contract(config.arch, config.arch_options)
-        figures = evaluate_apnea_teacher(model, contract, records, data_dir, rule=config.decision, progress=progress)
-        return {"scored_on": ",".join(records), **figures}
+        figures = evaluate_apnea_teacher(model, contract, records, data_dir, rule=config.decision, beats=beats,
+                                         progress=progress)
+        scored_on = ",".join(records) + ("" if beats == "annotations" else f" ({beats} beats)")
+        return {"scored_on": scored_on, **figures}
 
     def summary(self, figures: dict) -> dict:
         """The figures a manifest keeps: per minute, and per night without the night-by-night rows."""
@@ -157,8 +159,10 @@ class ImageDataset:
                                    progress=progress)
 
     def evaluate(self, model: nn.Module, config: TrainConfig, data_dir, *, records: list[str] | None = None,
-                 progress: bool = True) -> dict:
-        """Accuracy, per class and confusion on the test split (`records` does not apply)."""
+                 beats: str = "annotations", progress: bool = True) -> dict:
+        """Accuracy, per class and confusion on the test split (`records` and `beats` do not apply)."""
+        if beats != "annotations":
+            raise ValueError(f"beats={beats!r} applies to ECG nights; {self.name} is images")
         return {"scored_on": "test", **evaluate_image_teacher(model, self.name, data_dir, progress=progress)}
 
     def summary(self, figures: dict) -> dict:

@@ -44,22 +44,30 @@ def minute_metrics(labels: np.ndarray, scores: np.ndarray, flags: np.ndarray) ->
     }
 
 
-def night_metrics(records: np.ndarray, labels: np.ndarray, flags: np.ndarray, rule: DecisionRule) -> dict:
-    """Per-night estimated vs reference AHI, the rule's call (AHI > 5), its accuracy and the AHI correlation."""
+def night_metrics(records: np.ndarray, labels: np.ndarray, flags: np.ndarray, rule: DecisionRule,
+                  scored: np.ndarray | None = None) -> dict:
+    """Per-night estimated vs reference AHI, the rule's call (AHI > 5), its accuracy and the AHI correlation.
+
+    The estimate counts the minutes with signal (`scored`, default all); the reference, every
+    labelled minute.
+    """
     nights = []
     flags = np.asarray(flags).astype(bool)
+    scored = np.ones(flags.size, dtype=bool) if scored is None else np.asarray(scored, dtype=bool)
     for name in sorted(set(records.tolist())):
         rows = records == name
-        estimated, reference = estimated_ahi(flags[rows]), estimated_ahi(labels[rows])
+        estimated, reference = estimated_ahi(flags[rows], scored[rows]), estimated_ahi(labels[rows])
+        kept = rows & scored
         nights.append(
             {
                 "record": name,
                 "minutes": int(rows.sum()),
+                "no_signal_minutes": int((rows & ~scored).sum()),
                 "estimated_ahi": estimated,
                 "reference_ahi": reference,
                 "predicted_apneic": rule.is_apneic(estimated),
                 "reference_apneic": rule.is_apneic(reference),
-                "minute_accuracy": float(np.mean(flags[rows] == labels[rows].astype(bool))),
+                "minute_accuracy": float(np.mean(flags[kept] == labels[kept].astype(bool))) if kept.any() else float("nan"),
             }
         )
     correct = sum(n["predicted_apneic"] == n["reference_apneic"] for n in nights)

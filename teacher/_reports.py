@@ -7,7 +7,8 @@ def format_apnea_figures(figures: dict) -> str:
     """An evaluation of an apnea model (`evaluate_apnea_teacher`), a line per minute figure and per night."""
     minute, night = figures["minute"], figures["night"]
     lines = [
-        f"teacher {figures['artifact']} on {len(figures['records'])} night(s), {minute['minutes']} minutes",
+        f"teacher {figures['artifact']} on {len(figures['records'])} night(s), {minute['minutes']} minutes scored, "
+        f"{figures.get('no_signal_minutes', 0)} without signal",
         f"  per minute: accuracy {minute['accuracy']:.2%}  sensitivity {minute['sensitivity']:.2%}  "
         f"specificity {minute['specificity']:.2%}  ROC AUC {minute['roc_auc']:.3f}",
         f"  per night:  {night['nights_correct']}/{night['nights']} AHI>5 calls correct, "

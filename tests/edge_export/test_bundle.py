@@ -52,7 +52,7 @@ def exported(tmp_path_factory, embedded_apnea_dir) -> dict:
 def x01_windows(embedded_apnea_dir) -> torch.Tensor:
     """Every minute of the held-out night x01, preprocessed as in training."""
     night = teacher.read_night("x01", embedded_apnea_dir)
-    windows, _ = teacher.night_windows(night, teacher.APNEA_WINDOW)
+    windows, _, _ = teacher.night_windows(night, teacher.APNEA_WINDOW)
     return torch.as_tensor(windows)
 
 
@@ -124,14 +124,41 @@ def test_replay_flags_the_minutes_the_eager_student_flags(exported, x01_windows,
     assert result["minutes"] == len(x01_windows) == len(result["flags"]) == len(result["reference"])
     with torch.no_grad():
         eager = torch.softmax(_student(exported)(x01_windows), 1)[:, 1].numpy()
-    expected = edge_export.load_bundle(_path(exported, "none")).decision.apply(eager)["flags"]
+    _, scored, _ = teacher.night_windows(teacher.read_night("x01", exported["data_dir"]), teacher.APNEA_WINDOW)
+    assert result["signal"] == scored.astype(int).tolist() and result["no_signal_minutes"] == (~scored).sum() > 0
+    expected = edge_export.load_bundle(_path(exported, "none")).decision.apply(eager, scored)["flags"]
     assert np.mean(np.array(result["flags"], dtype=bool) == expected) >= 0.998  # ties at the threshold aside
-    assert result["estimated_ahi"] == pytest.approx(60 * np.mean(result["flags"]))
+    assert not np.array(result["flags"])[~scored].any()  # x01's stretches without beats are never flagged
+    assert result["estimated_ahi"] == pytest.approx(60 * np.sum(result["flags"]) / scored.sum())
     assert result["apneic"] == (result["estimated_ahi"] > 5)
     assert result["reference_ahi"] == pytest.approx(60 * np.mean(result["reference"]))
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = csv.read_text().splitlines()
-    assert lines[0] == "minute,probability,smoothed,flag,reference" and len(lines) == result["minutes"] + 1
+    assert lines[0] == "minute,probability,smoothed,flag,signal,reference" and len(lines) == result["minutes"] + 1
+
+
+def test_a_straps_beat_times_and_rr_intervals_replay_as_the_annotated_night(exported, tmp_path):
+    # The same beats three ways: the record's .qrs, beat times in s, RR intervals in ms. a02, not
+    # x01: RR intervals carry no start time, and x01's first beat comes after 10 flat minutes.
+    night = teacher.read_night("a02", exported["data_dir"])
+    times, rr = tmp_path / "a02-times.txt", tmp_path / "a02-rr.txt"
+    times.write_text("\n".join(f"{t:.4f}" for t in night.beat_times))
+    rr.write_text("rr_ms\n" + "\n".join(f"{1000 * interval:.2f}" for interval in np.diff(night.beat_times)))
+    results = {}
+    for path in (times, rr):
+        code, out, err = run_cli("replay", exported["int8"], "--rr", path, "--runs", exported["runs"], "--json", "--quiet")
+        assert code == 0, err
+        results[path] = json.loads(out)
+    reference = edge_export.replay_night(edge_export.load_bundle(_path(exported, "int8")), night)
+    # The record scores its labelled minutes, the strap every started minute of its beats: compare
+    # the minutes both have, away from the end (whose context differs).
+    common = min(results[times]["minutes"], reference["minutes"]) - teacher.APNEA_WINDOW.context_minutes - 1
+    assert results[times]["flags"][:common] == reference["flags"][:common]
+    assert results[times]["signal"][:common] == reference["signal"][:common]
+    # The RR stream starts its clock at the first beat (a02's first beat is under 2 s in).
+    assert night.beat_times[0] < 2.0
+    agree = np.mean(np.array(results[rr]["flags"][:common]) == np.array(reference["flags"][:common]))
+    assert agree >= 0.97, agree
 
 
 def test_replay_prints_the_nights_call(exported):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from pathlib import Path
 
 import numpy as np
@@ -161,11 +160,12 @@ def test_every_learning_night_has_one_window_per_apn_label(real_data_dir, real_a
 
 def test_night_windows_counts_match_apn_and_provenance_hashes_the_files(real_data_dir, real_apnea_dir):
     night = read_night("a01", real_data_dir)
-    windows, report = night_windows(night, APNEA_WINDOW)
+    windows, scored, report = night_windows(night, APNEA_WINDOW)
     apn = wfdb.rdann(str(real_apnea_dir / "a01"), "apn")
     assert windows.shape[0] == apn.sample.size == 489  # MANIFEST.md: a01 has 489 labelled minutes
     assert round(float(night.labels.mean()), 3) == 0.961  # ... 96.1 % of them apnea
     assert report["kept"] + report["out_of_range"] + report["ectopic"] == report["intervals"]
+    assert scored.all() and report["no_signal_minutes"] == 0  # a01's beats never stop for 10 s
     for file_name, digest in night.files.items():
         assert hashlib.sha256((real_apnea_dir / file_name).read_bytes()).hexdigest() == digest
 
@@ -273,8 +273,8 @@ def test_full_record_without_qrs_detects_beats_on_the_signal(tmp_path):
     assert abs(night.beat_times.size - truth.size) <= 2
     nearest = np.abs(night.beat_times[:, None] - truth[None, :]).min(axis=0)
     assert np.all(nearest <= 0.15)
-    windows, _ = night_windows(night, APNEA_WINDOW)
-    assert windows.shape == (3, 1, APNEA_WINDOW.length)
+    windows, scored, _ = night_windows(night, APNEA_WINDOW)
+    assert windows.shape == (3, 1, APNEA_WINDOW.length) and scored.all()
 
 
 def test_detected_beats_sit_on_the_r_peaks(tmp_path):
@@ -356,8 +356,6 @@ def _no_beats_at_all(folder):
         _apn_at_another_rate,
         _beats_after_the_end,
         _unknown_label,
-        _nan_signal,
-        _flat_signal,
         _truncated_signal,
         _no_beats_at_all,
     ],
@@ -374,6 +372,26 @@ def test_bad_record_raises_naming_record_and_file_and_writes_nothing(tmp_path, d
         load_windows(["r01"], folder, APNEA_WINDOW, progress=False)
     assert_names_record_and_file(error, "r01", offending)
     assert snapshot(tmp_path) == before
+
+
+def test_signal_loss_leaves_its_minute_unscored_and_the_night_is_read(tmp_path):
+    # Half a minute of NaN (a WFDB gap) under annotated beats: marked, not an error of the file.
+    folder = annotation_record(tmp_path / "db")
+    _nan_signal(folder)
+    night = read_night("r01", folder)
+    assert night.quality.counts()["missing"] >= 5.0
+    windows, scored, report = night_windows(night, APNEA_WINDOW)
+    assert len(windows) == 5 and report["no_signal_minutes"] == int((~scored).sum()) >= 0
+    assert report["no_signal_seconds"] == night.quality.counts()
+
+
+def test_a_flat_ecg_is_refused_for_too_little_signal_naming_the_signal_file(tmp_path):
+    folder = annotation_record(tmp_path / "db")
+    _flat_signal(folder)
+    night = read_night("r01", folder)
+    assert night.quality.counts()["flat"] == 300.0
+    with pytest.raises(ApneaDataError, match=r"^r01: too little signal .*r01\.dat.*0 of 5 minutes"):
+        night_windows(night, APNEA_WINDOW)
 
 
 def test_require_signal_on_an_annotation_only_record(tmp_path):

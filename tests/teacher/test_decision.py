@@ -47,8 +47,8 @@ def test_night_relative_windows_have_the_reference_median():
     beats = np.cumsum(np.full(400, 0.75))  # 80 bpm for ~5 minutes
     night = Night(name="t01", fs=100.0, n_samples=int(beats[-1] * 100) + 100, beat_times=beats,
                   labels=np.zeros(4, dtype=np.int8), beat_source="t01.qrs")
-    absolute, _ = night_windows(night, WindowSpec(4.0, 1, night_relative=False))
-    relative, _ = night_windows(night, WindowSpec(4.0, 1, night_relative=True))
+    absolute, _, _ = night_windows(night, WindowSpec(4.0, 1, night_relative=False))
+    relative, _, _ = night_windows(night, WindowSpec(4.0, 1, night_relative=True))
     np.testing.assert_allclose(absolute, 0.75, atol=1e-6)
     np.testing.assert_allclose(relative, NIGHT_MEDIAN_RR_S, atol=1e-6)
 

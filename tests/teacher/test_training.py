@@ -72,15 +72,18 @@ def test_scoring_on_x01(tiny_teacher, embedded_apnea_dir):
     trained, _, _ = tiny_teacher
     figures = evaluate_apnea_teacher(trained.model, trained.contract, ["x01"], embedded_apnea_dir,
                                      rule=TrainConfig(**trained.checkpoint["config"]).decision, progress=False)
-    assert set(figures) == {"records", "decision", "minute", "minute_unsmoothed", "night", "data"}
-    assert figures["records"] == ["x01"]
-    minutes = x01_label_count(embedded_apnea_dir)
-    assert figures["minute"]["minutes"] == minutes
-    assert sum(figures["minute"]["confusion"].values()) == minutes
+    assert set(figures) == {"records", "beats", "decision", "minute", "minute_unsmoothed", "night",
+                            "no_signal_minutes", "data"}
+    assert figures["records"] == ["x01"] and figures["beats"] == "annotations"
+    # x01's first 631 s hold no beat: those 11 minutes are neither flagged nor scored.
+    labelled, no_signal = x01_label_count(embedded_apnea_dir), figures["no_signal_minutes"]
+    assert no_signal == 11
+    assert figures["minute"]["minutes"] == labelled - no_signal
+    assert sum(figures["minute"]["confusion"].values()) == labelled - no_signal
     assert {"accuracy", "sensitivity", "specificity", "roc_auc"} <= set(figures["minute"])
     night = figures["night"]
     assert night["nights"] == 1 and night["per_night"][0]["record"] == "x01"
-    assert night["per_night"][0]["minutes"] == minutes
+    assert night["per_night"][0]["minutes"] == labelled and night["per_night"][0]["no_signal_minutes"] == no_signal
     assert figures["data"][0]["files"].keys() == {"x01.hea", "x01.qrs", "event-2-answers"}
 
 
