@@ -72,13 +72,14 @@ def validation_scorer(teacher_config: dict, contract, data_dir):
             return {"threshold": threshold, "learning_accuracy": round(learning_accuracy, 4),
                     "accuracy": round(figures["minute"]["accuracy"], 4),
                     "nights_correct": figures["night"]["nights_correct"]}
+
         def beat_jitter(model, own_rule: teacher.DecisionRule) -> dict:
             """Share of the validation minutes with signal whose flag changes when every .qrs beat
             moves by U(-j, j) seconds (seeded), and the change of per-minute accuracy, per j."""
             result = {}
             for jitter in BEAT_JITTER_S:
                 generator = np.random.default_rng(0)
-                changed = agree = right_before = right_after = 0
+                changed = minutes = right_before = right_after = 0
                 for night in night_beats:
                     moved = night.beat_times + generator.uniform(-jitter, jitter, night.beat_times.size)
                     before, after = (night_flags(model, own_rule, dataclasses.replace(night, beat_times=times))
@@ -86,11 +87,11 @@ def validation_scorer(teacher_config: dict, contract, data_dir):
                     scored = before["scored"] & after["scored"]
                     labels = night.labels.astype(bool)[scored]
                     changed += int(np.sum(before["flags"][scored] != after["flags"][scored]))
-                    agree += int(scored.sum())
+                    minutes += int(scored.sum())
                     right_before += int(np.sum(before["flags"][scored] == labels))
                     right_after += int(np.sum(after["flags"][scored] == labels))
-                result[f"{1000 * jitter:g}ms"] = {"flags_changed": round(changed / agree, 5),
-                                                  "accuracy_change_points": round(100 * (right_after - right_before) / agree, 3)}
+                result[f"{1000 * jitter:g}ms"] = {"flags_changed": round(changed / minutes, 5),
+                                                  "accuracy_change_points": round(100 * (right_after - right_before) / minutes, 3)}
             return result
 
         def night_flags(model, own_rule: teacher.DecisionRule, night: teacher.Night) -> dict:
