@@ -63,14 +63,14 @@ def replay_night(bundle: BundleModel, night: teacher.Night, *, progress: bool = 
 def write_minutes_csv(result: dict, path: str | os.PathLike) -> None:
     """One row per minute: minute, probability, smoothed, flag, signal (and reference where known)."""
     has_reference = "reference" in result
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write("minute,probability,smoothed,flag,signal" + (",reference" if has_reference else "") + "\n")
-        for minute in range(result["minutes"]):
-            row = [str(minute), f"{result['probability'][minute]:.5f}", f"{result['smoothed'][minute]:.5f}",
-                   str(result["flags"][minute]), str(result["signal"][minute])]
-            if has_reference:
-                row.append(str(result["reference"][minute]))
-            handle.write(",".join(row) + "\n")
+    lines = ["minute,probability,smoothed,flag,signal" + (",reference" if has_reference else "")]
+    for minute in range(result["minutes"]):
+        row = [str(minute), f"{result['probability'][minute]:.5f}", f"{result['smoothed'][minute]:.5f}",
+               str(result["flags"][minute]), str(result["signal"][minute])]
+        if has_reference:
+            row.append(str(result["reference"][minute]))
+        lines.append(",".join(row))
+    teacher.write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def plot_night(result: dict, threshold: float, path: str | os.PathLike) -> None:

@@ -14,7 +14,6 @@ import html
 import io
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -122,7 +121,4 @@ def write_night_report(result: dict, path: str | os.PathLike) -> None:
         encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
         parts.append(f"<h3 id='m{minute}'>minute {minute}</h3><img alt='minute {minute}' "
                      f"src='data:image/png;base64,{encoded}'>")
-    target = Path(path)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(temporary, target)
+    teacher.write_text_atomic(path, "\n".join(parts))

@@ -78,6 +78,7 @@ from teacher._signal import (
     reject_beats,
 )
 from teacher._rr import BeatNoise, RRSeries, WindowSpec, clean_rr, minute_windows, resample_rr
+from teacher._files import write_text_atomic
 from teacher._training import TrainConfig, fit, predict_proba, resolve_device, to_float, trained_seconds
 from teacher._guides import GUIDE_FOLDS, GUIDE_PARTITIONS, complete_guides, guide_folds, guide_targets, train_guides
 from teacher._unlearn import PATIENT_UNLEARN, SAMPLES_UNLEARN, StochasticTeacherUnlearner, UnlearnConfig
@@ -242,5 +243,6 @@ __all__ = [
     "unlearn_request",
     "validation_records",
     "write_beats_csv",
+    "write_text_atomic",
     "write_certificate_html",
 ]

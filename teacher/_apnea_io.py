@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from teacher._files import sha256_file
+from teacher._files import sha256_file, write_text_atomic
 from teacher._beats import ECG_TO_BEATS as BEAT_DETECTOR_NAME
 from teacher._signal import SignalQuality, assess_ecg, ecg_beats
 
@@ -414,23 +414,16 @@ def write_beats_csv(night: Night, path: str | os.PathLike) -> None:
     """One row per beat (`sample`, `time_s`) at `path`, and the night's no-signal stretches
     (`start_s`, `end_s`, `reason`) beside it (`quality_csv_path`); each written whole or not at all."""
     samples = np.rint(night.beat_times * night.fs).astype(np.int64)
-    _write_atomic(path, "sample,time_s\n" + "".join(f"{s},{s / night.fs:.4f}\n" for s in samples))
+    write_text_atomic(path, "sample,time_s\n" + "".join(f"{s},{s / night.fs:.4f}\n" for s in samples))
     rows = ["start_s,end_s,reason\n"]
     if night.quality is not None:
         block_s = night.quality.block_samples / night.fs
         for index in np.flatnonzero(~night.quality.usable):
             end = min((index + 1) * block_s, night.n_samples / night.fs)
             rows.append(f"{index * block_s:.3f},{end:.3f},{night.quality.reasons[index]}\n")
-    _write_atomic(quality_csv_path(path), "".join(rows))
+    write_text_atomic(quality_csv_path(path), "".join(rows))
 
 
 def quality_csv_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     return path.with_name(f"{path.stem}-no-signal.csv")
-
-
-def _write_atomic(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
