@@ -16,8 +16,10 @@ setup:
 demo: setup
 	$(UV) run edgekit demo --runs runs/demo
 
+# The phone core's JUnit tests and its host runner build first: the host-replay tests in pytest use them.
 test: setup
 	$(UV) run lint-imports
+	bash android_demo/tools/check.sh
 	$(UV) run pytest $(PYTEST_ARGS)
 
 bench-teacher: setup

@@ -25,6 +25,13 @@ from edge_export._export import (
     verify_pte,
     write_bundle,
 )
+from edge_export._signing import (
+    SIGNATURE_NAME,
+    SIGNATURE_SCHEME,
+    new_signing_key,
+    sign_bundle,
+    verify_signature,
+)
 from edge_export._replay import plot_night, replay_night, write_minutes_csv
 
 __all__ = [
@@ -34,6 +41,8 @@ __all__ = [
     "INT8_MIN_DECISION_AGREEMENT",
     "PTE_NAME",
     "QUANTIZE_MODES",
+    "SIGNATURE_NAME",
+    "SIGNATURE_SCHEME",
     "VERIFY_SAMPLES",
     "BundleError",
     "BundleModel",
@@ -44,11 +53,14 @@ __all__ = [
     "load_bundle",
     "load_program",
     "lower_to_pte",
+    "new_signing_key",
     "plot_night",
     "preprocessing_spec",
     "replay_night",
     "sha256_bytes",
+    "sign_bundle",
     "verify_pte",
+    "verify_signature",
     "write_bundle",
     "write_minutes_csv",
 ]

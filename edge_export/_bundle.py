@@ -6,9 +6,9 @@ preprocessing from beat times to the model input (by name and constants, so that
 replay can both check they implement the same one), the decision rule, the .pte's sha256, the
 lineage back to the teacher and the exporter versions.
 
-`load_bundle` refuses, before anything runs, a bundle whose .pte is missing, truncated or changed
-(hash), whose preprocessing this code does not implement, or whose model does not take the
-contract's input; `BundleModel.probabilities` refuses a window of the wrong shape or with NaN.
+`load_bundle` refuses, before anything runs, a bundle not signed by the given key (`_signing.py`),
+one whose .pte is missing, truncated or changed (hash), whose preprocessing this code does not
+implement, or whose model does not take the contract's input; `BundleModel.probabilities` refuses a window of the wrong shape or with NaN.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def preprocessing_spec(contract: teacher.InputContract) -> dict:
     kit's detector, `ecg_to_beats`, where its signal quality allows) -> RR intervals cleaned as in
     training (`teacher.clean_rr`) -> linear resampling on the grid -> one window per minute with
     context, edges held -> the night rescaled to the night-median RR; minutes without signal
-    (`signal_quality`) are neither flagged nor counted. Images: pixels as floats in [0, 1].
+    (`signal_quality`) are neither flagged nor counted; a night whose kept intervals cover less than
+    `min_rr_coverage` of it is refused. Images: pixels as floats in [0, 1].
     Normalisation is inside the model in both cases, so the phone feeds these values as they are.
     """
     if contract.modality == "image":
@@ -56,6 +57,7 @@ def preprocessing_spec(contract: teacher.InputContract) -> dict:
         "window_samples": contract.shape[-1],
         "edges": "hold the nearest kept RR value",
         "night_median_rr_s": teacher.NIGHT_MEDIAN_RR_S if contract.night_relative else None,
+        "min_rr_coverage": teacher.MIN_VALID_COVERAGE,
         "normalisation": contract.normalisation,
         "ecg_to_beats": teacher.BEAT_DETECTOR.to_dict(),
         "rr_input": "RR intervals in ms (a strap's 1/1024 s units converted) or beat times in s; beat i at the "
@@ -98,6 +100,11 @@ class BundleModel:
         """The night's decision rule the bundle carries (rr-series bundles)."""
         return teacher.DecisionRule.from_dict(self.spec["decision"])
 
+    @property
+    def severity(self) -> teacher.SeverityClasses:
+        """How the night's AHI becomes a severity class (rr-series bundles)."""
+        return teacher.SeverityClasses.from_dict(self.spec["severity"])
+
     def check_input(self, window: np.ndarray | torch.Tensor) -> torch.Tensor:
         """One input as the contract wants it, or BundleError saying what is wrong with it."""
         tensor = torch.as_tensor(window, dtype=torch.float32)
@@ -116,13 +123,18 @@ class BundleModel:
         return torch.softmax(torch.as_tensor(self.logits(window)).float(), dim=0).numpy()
 
 
-def load_bundle(path: str | Path) -> BundleModel:
-    """Verify a bundle (manifest, hash, preprocessing, contract) and load its .pte in the runtime."""
+def load_bundle(path: str | Path, public_key: str | Path | None = None) -> BundleModel:
+    """Verify a bundle (its signature when `public_key` is given, then manifest, hash, preprocessing,
+    contract) and load its .pte in the runtime."""
+    from edge_export._signing import verify_signature  # _signing reads this module's names
+
     path = Path(path)
     manifest_path, pte_path = path / MANIFEST_NAME, path / PTE_NAME
     if not manifest_path.exists() or not pte_path.exists():
         missing = [p.name for p in (manifest_path, pte_path) if not p.exists()]
         raise BundleError(f"{path}: not a bundle (missing {', '.join(missing)})")
+    if public_key is not None:
+        verify_signature(path, public_key)
     try:
         manifest = json.loads(manifest_path.read_text())
     except json.JSONDecodeError as error:
@@ -147,6 +159,7 @@ def load_bundle(path: str | Path) -> BundleModel:
     if contract.modality == "rr-series":
         try:
             teacher.DecisionRule.from_dict(spec["decision"])
+            teacher.SeverityClasses.from_dict(spec.get("severity", {"name": "none"}))
         except ValueError as error:
             raise BundleError(f"{path}: {error}: re-export it") from error
     return BundleModel(path, manifest, contract, *load_program(data, contract, pte_path))

@@ -157,6 +157,7 @@ def write_bundle(directory: Path, pte: bytes, contract: teacher.InputContract, *
         "labels": list(contract.labels),
         "preprocessing": preprocessing_spec(contract),
         "decision": decision_section(contract, decision),
+        "severity": teacher.SEVERITY.to_dict() if contract.modality == "rr-series" else None,
         "calibration": calibration,
         "lineage": lineage,
         "exporter": {name: importlib.metadata.version(name) for name in ("torch", "executorch", "torchao")},

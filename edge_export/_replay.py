@@ -43,6 +43,7 @@ def replay_night(bundle: BundleModel, night: teacher.Night, *, progress: bool = 
         "no_signal_minutes": int((~scored).sum()),
         "estimated_ahi": decided["estimated_ahi"],
         "apneic": decided["apneic"],
+        "severity": bundle.severity.of(decided["estimated_ahi"]),
         "runtime_seconds": round(seconds, 4),
         "rr_cleaning": report,
         "beat_source": night.beat_source,

@@ -195,6 +195,9 @@ def cmd_export(args) -> int:
     store = _store_for(args, args.student)
     artifact = _pipeline.export(store, args.student, args.quantize, progress=not args.quiet)
     print(artifact.id)
+    if args.sign:
+        signature = edge_export.sign_bundle(artifact.path, args.sign)
+        print(f"signed: {signature} ({edge_export.SIGNATURE_SCHEME})", file=sys.stderr)
     bundle = artifact.manifest["bundle"]
     verification = artifact.manifest["metrics"]["verification"]
     print(f"{artifact.path / edge_export.PTE_NAME}: {bundle['pte_bytes']} bytes, {bundle['quantize']}; against the "
@@ -206,7 +209,7 @@ def cmd_export(args) -> int:
 
 def cmd_replay(args) -> int:
     path = args.bundle if os.path.isdir(args.bundle) else _store_for(args, args.bundle).get(args.bundle).path
-    bundle = edge_export.load_bundle(path)
+    bundle = edge_export.load_bundle(path, public_key=args.public_key)
     result = edge_export.replay_night(bundle, _night(args), progress=not args.quiet)
     if args.csv:
         edge_export.write_minutes_csv(result, args.csv)
@@ -234,6 +237,12 @@ def _night(args) -> "teacher.Night":
     if args.rr:
         return teacher.read_rr(args.rr)
     return teacher.read_night(args.record, args.data_dir)
+
+
+def cmd_keys_new(args) -> int:
+    private, public = edge_export.new_signing_key(args.directory)
+    print(f"private key (keep it on the server): {private}\npublic key (pin it in the app): {public}")
+    return 0
 
 
 def cmd_beats(args) -> int:
@@ -499,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("student", help="student artifact id, unique id prefix, or directory")
     export.add_argument("--quantize", default="int8",
                         help="int8: PT2E, XNNPACK quantizer, calibrated on the synthetic set (default); none: fp32")
+    export.add_argument("--sign", metavar="KEY", help="sign the bundle with this private key (edgekit keys new)")
     _add_common(export)
     export.set_defaults(func=cmd_export)
 
@@ -512,7 +522,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true", help="print the per-minute result as JSON")
     replay.add_argument("--csv", help="write the per-minute flags to this CSV file")
     replay.add_argument("--plot", help="write a PNG of the night")
+    replay.add_argument("--public-key", metavar="PUB", help="refuse the bundle unless this key signed it, as the app does")
     _add_common(replay)
+
+    keys = commands.add_parser("keys", help="the server's bundle-signing key")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    keys_new = keys_commands.add_parser("new", help="make a P-256 key pair: sign bundles with the private key, "
+                                                     "pin the public key in the app")
+    keys_new.add_argument("directory", help="folder for bundle-signing.key and bundle-signing.pub")
+    keys_new.set_defaults(func=cmd_keys_new)
     replay.set_defaults(func=cmd_replay)
 
     beats = commands.add_parser("beats", help="the kit's beat detector (ecg-to-beats/1) alone on an ECG, with "
@@ -610,7 +628,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     a missing artifact is a StoreError, so a KeyError is a bug and shows where it happened."""
     rooms = [sys.modules[name] for name in _ROOM_ERRORS if name in sys.modules]
     found = [getattr(room, error, None) for room in rooms for error in _ROOM_ERRORS[room.__name__]]
-    return (ValueError, FileNotFoundError, StoreError, LedgerError, *(error for error in found if error is not None))
+    return (ValueError, FileNotFoundError, FileExistsError, StoreError, LedgerError, *(error for error in found if error is not None))
 
 
 def main(argv: list[str] | None = None) -> int:

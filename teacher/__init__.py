@@ -17,6 +17,7 @@ from teacher._apnea import (
 from teacher._apnea_io import (
     BEAT_SOURCES,
     LEARNING_RECORDS,
+    MIN_VALID_COVERAGE,
     TEST_RECORDS,
     ApneaDataError,
     Night,
@@ -43,7 +44,15 @@ from teacher._apnea_teacher import (
     train_apnea_teacher,
     training_beat_noise,
 )
-from teacher._decision import AHI_THRESHOLD, DecisionRule, estimated_ahi, smooth_by_night, smooth_night
+from teacher._decision import (
+    AHI_THRESHOLD,
+    SEVERITY,
+    DecisionRule,
+    SeverityClasses,
+    estimated_ahi,
+    smooth_by_night,
+    smooth_night,
+)
 from teacher._image_teacher import (
     DEFAULT_ARCH,
     RECIPES,
@@ -78,7 +87,7 @@ from teacher._signal import (
     reject_beats,
 )
 from teacher._rr import BeatNoise, RRSeries, WindowSpec, clean_rr, minute_windows, resample_rr
-from teacher._files import write_text_atomic
+from teacher._files import write_bytes_atomic, write_text_atomic
 from teacher._training import TrainConfig, fit, predict_proba, resolve_device, to_float, trained_seconds
 from teacher._guides import GUIDE_FOLDS, GUIDE_PARTITIONS, complete_guides, guide_folds, guide_targets, train_guides
 from teacher._unlearn import PATIENT_UNLEARN, SAMPLES_UNLEARN, StochasticTeacherUnlearner, UnlearnConfig
@@ -130,6 +139,7 @@ __all__ = [
     "IMAGE_DATASETS",
     "LABEL_NAMES",
     "LEARNING_RECORDS",
+    "MIN_VALID_COVERAGE",
     "NIGHT_MEDIAN_RR_S",
     "PATIENT_UNLEARN",
     "RECIPES",
@@ -145,6 +155,8 @@ __all__ = [
     "BeatDetectorSpec",
     "BeatNoise",
     "DecisionRule",
+    "SEVERITY",
+    "SeverityClasses",
     "Examples",
     "ImageData",
     "ImageDataError",
@@ -243,6 +255,7 @@ __all__ = [
     "unlearn_request",
     "validation_records",
     "write_beats_csv",
+    "write_bytes_atomic",
     "write_text_atomic",
     "write_certificate_html",
 ]

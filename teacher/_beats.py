@@ -153,9 +153,14 @@ class StreamingBeatDetector:
         slope[0], slope[1:] = band[0] - self._previous_band, band[1:] - band[:-1]
         slope *= self.fs
         self._previous_band = float(band[-1])
-        # Each integrated value is the mean of the same `width` energies however the signal was cut.
+        # Each integrated value is the mean of the same `width` energies however the signal was cut,
+        # summed in window order one elementwise step at a time: a dot product (np.convolve) sums in
+        # an order the CPU's BLAS picks, which the phone core could not repeat bit for bit.
         energy = np.concatenate([self._energy_tail, slope * slope])
-        integrated = np.convolve(energy, np.full(self._width, 1.0 / self._width), mode="valid")
+        integrated = np.zeros(energy.size - self._width + 1)
+        weight = 1.0 / self._width
+        for offset in range(self._width):
+            integrated += energy[offset:offset + integrated.size] * weight
         self._energy_tail = energy[energy.size - (self._width - 1):]
         self._raw = np.concatenate([self._raw, chunk])
         self._band = np.concatenate([self._band, band])

@@ -20,6 +20,31 @@ from teacher._spec import NamedSpec
 AHI_THRESHOLD = 5.0
 
 
+@dataclass(frozen=True)
+class SeverityClasses(NamedSpec):
+    """A night's severity from its AHI, the usual clinical classes (AASM): normal below `mild_ahi`,
+    mild, moderate from `moderate_ahi`, severe from `severe_ahi` events an hour."""
+
+    mild_ahi: float = 5.0
+    moderate_ahi: float = 15.0
+    severe_ahi: float = 30.0
+
+    NAME: ClassVar[str] = "apnea-severity/1"
+    KIND: ClassVar[str] = "severity classes"
+
+    def of(self, ahi: float) -> str | None:
+        """The class of an estimated AHI; None for a night without one (NaN)."""
+        if np.isnan(ahi):
+            return None
+        for bound, name in ((self.severe_ahi, "severe"), (self.moderate_ahi, "moderate"), (self.mild_ahi, "mild")):
+            if ahi >= bound:
+                return name
+        return "normal"
+
+
+SEVERITY = SeverityClasses()
+
+
 def estimated_ahi(flags: np.ndarray, scored: np.ndarray | None = None) -> float:
     """Apnea minutes per hour of the night's minutes with signal (all of them without `scored`)."""
     flags = np.asarray(flags, dtype=bool)

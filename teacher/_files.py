@@ -16,10 +16,26 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write `text` whole or not at all: a temporary file beside `path`, then one rename."""
+    """Write `text` whole or not at all (`write_bytes_atomic`, UTF-8)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` whole or not at all: a temporary file beside `path` created with `mode` (a private
+    key is never readable by others, even for a moment), fsynced, then one rename."""
     path = os.fspath(path)
     directory, name = os.path.split(path)
     temporary = os.path.join(directory, f".{name}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+    if os.path.exists(temporary):  # left by an interrupted write, maybe with another mode
+        os.unlink(temporary)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

@@ -292,3 +292,71 @@ def test_apnea_models_lower_to_a_single_xnnpack_subgraph(arch):
     left_out = table[(table["occurrences_in_non_delegated_graphs"] > 0) & (table["op_type"] != "getitem")
                      & (table["op_type"] != "Total")]
     assert left_out.empty, left_out.to_string()
+
+
+@pytest.fixture(scope="module")
+def signing_key(tmp_path_factory) -> tuple[Path, Path]:
+    return edge_export.new_signing_key(tmp_path_factory.mktemp("keys"))
+
+
+def _signed_copy(exported: dict, signing_key, tmp_path: Path) -> Path:
+    copy = _copy(exported, "int8", tmp_path)
+    edge_export.sign_bundle(copy, signing_key[0])
+    return copy
+
+
+def test_a_bundle_signed_at_export_replays_under_its_public_key(exported, signing_key, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(exported["runs"], runs)
+    code, out, err = run_cli("export", exported["student"], "--sign", signing_key[0], "--runs", runs, "--quiet")
+    assert code == 0 and out.strip() == exported["int8"], err
+    bundle = ArtifactStore(runs).get(exported["int8"]).path
+    assert (bundle / edge_export.SIGNATURE_NAME).exists()
+    code, out, err = run_cli("replay", bundle, "--record", "x01", "--data-dir", exported["data_dir"], "--quiet",
+                             "--public-key", signing_key[1])
+    assert code == 0 and out.startswith("x01: "), err
+
+
+def test_an_unsigned_bundle_is_refused_when_a_key_is_pinned(exported, signing_key, tmp_path):
+    copy = _copy(exported, "int8", tmp_path)
+    with pytest.raises(edge_export.BundleError, match="unsigned"):
+        edge_export.load_bundle(copy, public_key=signing_key[1])
+    code, out, err = run_cli("replay", copy, "--record", "x01", "--data-dir", exported["data_dir"], "--quiet",
+                             "--public-key", signing_key[1])
+    assert code == 2 and out == "" and "unsigned" in err
+
+
+def test_a_bundle_signed_by_another_key_is_refused(exported, signing_key, tmp_path):
+    copy = _signed_copy(exported, signing_key, tmp_path)
+    _, other_public = edge_export.new_signing_key(tmp_path / "other")
+    edge_export.load_bundle(copy, public_key=signing_key[1])
+    with pytest.raises(edge_export.BundleError, match="signature does not match"):
+        edge_export.load_bundle(copy, public_key=other_public)
+
+
+def test_a_manifest_changed_after_signing_is_refused_even_with_a_consistent_pte(exported, signing_key, tmp_path):
+    copy = _signed_copy(exported, signing_key, tmp_path)
+    # A rewritten bundle: another .pte and its own sha256 in the manifest, which the hash check alone accepts.
+    pte = bytearray((copy / "model.pte").read_bytes())
+    pte[len(pte) // 2] ^= 0x01
+    (copy / "model.pte").write_bytes(bytes(pte))
+    _edit_manifest(copy, lambda spec: spec.update(pte_sha256=edge_export.sha256_bytes(bytes(pte))))
+    with pytest.raises(edge_export.BundleError, match="signature does not match"):
+        edge_export.load_bundle(copy, public_key=signing_key[1])
+
+
+def test_a_pte_changed_after_signing_is_refused(exported, signing_key, tmp_path):
+    copy = _signed_copy(exported, signing_key, tmp_path)
+    pte = copy / "model.pte"
+    pte.write_bytes(pte.read_bytes()[:-16])
+    with pytest.raises(edge_export.BundleError, match="truncated or changed"):
+        edge_export.load_bundle(copy, public_key=signing_key[1])
+
+
+def test_a_signing_key_is_never_overwritten_and_stays_private(signing_key):
+    private, public = signing_key
+    assert private.stat().st_mode & 0o077 == 0
+    with pytest.raises(FileExistsError):
+        edge_export.new_signing_key(private.parent)
+    code, out, err = run_cli("keys", "new", private.parent)
+    assert code == 2 and "already holds a signing key" in err
