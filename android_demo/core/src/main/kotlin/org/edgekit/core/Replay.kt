@@ -9,6 +9,8 @@ import org.json.JSONObject
  */
 class Replay(
     val night: Night,
+    /** Each minute's model input (night-rescaled RR, s, on the grid), for showing a minute's evidence. */
+    val windows: Array<FloatArray>,
     val bundleId: String,
     val probabilities: FloatArray,
     val scored: BooleanArray,
@@ -69,7 +71,7 @@ class Replay(
             }
             val seconds = (System.nanoTime() - started) / 1e9
             val decided = bundle.decision.apply(probabilities, windowed.scored)
-            return Replay(night, bundle.id, probabilities, windowed.scored, decided, bundle.severity.of(decided.estimatedAhi),
+            return Replay(night, windowed.windows, bundle.id, probabilities, windowed.scored, decided, bundle.severity.of(decided.estimatedAhi),
                 windowed.report, seconds, bundle.decision)
         }
 

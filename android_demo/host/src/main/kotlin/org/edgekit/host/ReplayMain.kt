@@ -9,13 +9,14 @@ import java.io.File
 import kotlin.system.exitProcess
 
 /**
- * `android_demo/host/replay BUNDLE --public-key PUB (--record x01 [--data-dir D] | --rr FILE | --ecg FILE [--fs FS])
- * [--json] [--probabilities FILE]`: a night through the Kotlin core and the bundle's real .pte (ExecuTorch's
- * C++ runtime), printing what `edgekit replay` prints; `--probabilities` writes each minute's unrounded
- * apnea probability, one a line, for comparisons finer than the JSON's 5 decimals.
+ * `android_demo/host/replay BUNDLE --public-key PUB (--record x01[,x02...] [--data-dir D] | --rr FILE | --ecg FILE
+ * [--fs FS]) [--json] [--probabilities PATH]`: nights through the Kotlin core and the bundle's real .pte
+ * (ExecuTorch's C++ runtime), printing what `edgekit replay` prints (one JSON line a night); `--probabilities`
+ * writes each minute's unrounded apnea probability, one a line (several records: PATH/<record>.txt), for
+ * comparisons finer than the JSON's 5 decimals. Several records share one process and one loaded model.
  */
 object ReplayMain {
-    private const val USAGE = "usage: replay BUNDLE --public-key PUB (--record NAME [--data-dir D] | --rr FILE | " +
+    private const val USAGE = "usage: replay BUNDLE --public-key PUB (--record NAME[,NAME...] [--data-dir D] | --rr FILE | " +
         "--ecg FILE [--fs FS]) [--json] [--probabilities FILE]"
 
     @JvmStatic
@@ -29,23 +30,32 @@ object ReplayMain {
         try {
             val key = Bundle.publicKey(File(options.getValue("--public-key")).readText())
             val bundle = Bundle.load(File(options.getValue("bundle")), key)
-            val night = when {
-                "--ecg" in options -> Night.fromEcg(File(options.getValue("--ecg")), options["--fs"]?.toDouble(), bundle.preprocessing)
+            val nights: List<() -> Night> = when {
+                "--ecg" in options -> listOf { Night.fromEcg(File(options.getValue("--ecg")), options["--fs"]?.toDouble(), bundle.preprocessing) }
                 "--fs" in options -> throw IllegalArgumentException("--fs gives the sampling rate of an --ecg CSV file")
-                "--rr" in options -> Night.fromRrFile(File(options.getValue("--rr")))
-                else -> options.getValue("--record").let { name ->
-                    Night.fromRecord(name, recordFolder(name, options["--data-dir"]), bundle.preprocessing)
+                "--rr" in options -> listOf { Night.fromRrFile(File(options.getValue("--rr"))) }
+                else -> options.getValue("--record").split(",").map { name ->
+                    { Night.fromRecord(name, recordFolder(name, options["--data-dir"]), bundle.preprocessing) }
                 }
             }
-            val replay = ExecuTorchRunner(bundle.pteBytes, bundle.inputShape, bundle.pte.path).use { Replay.of(bundle, night, it) }
-            options["--probabilities"]?.let { path -> File(path).writeText(replay.probabilities.joinToString("\n", postfix = "\n")) }
-            if ("--json" in options) {
-                println(replay.toJson())
-            } else {
-                val flagged = replay.decision.flags.count { it }
-                println("${night.name}: $flagged of ${replay.probabilities.size} minutes flagged, estimated AHI " +
-                    "%.1f -> ${if (replay.decision.apneic) "apneic" else "not apneic"} (${replay.severity}); runtime %.2f s"
-                        .format(replay.decision.estimatedAhi, replay.runtimeSeconds))
+            if (nights.size > 1 && "--json" !in options) throw IllegalArgumentException("several records print JSON lines: add --json")
+            ExecuTorchRunner(bundle.pteBytes, bundle.inputShape, bundle.pte.path).use { runner ->
+                for (read in nights) {
+                    val night = read()
+                    val replay = Replay.of(bundle, night, runner)
+                    options["--probabilities"]?.let { path ->
+                        val file = if (nights.size > 1) File(path, "${night.name}.txt").also { it.parentFile.mkdirs() } else File(path)
+                        file.writeText(replay.probabilities.joinToString("\n", postfix = "\n"))
+                    }
+                    if ("--json" in options) {
+                        println(replay.toJson())
+                    } else {
+                        val flagged = replay.decision.flags.count { it }
+                        println("${night.name}: $flagged of ${replay.probabilities.size} minutes flagged, estimated AHI " +
+                            "%.1f -> ${if (replay.decision.apneic) "apneic" else "not apneic"} (${replay.severity}); runtime %.2f s"
+                                .format(replay.decision.estimatedAhi, replay.runtimeSeconds))
+                    }
+                }
             }
         } catch (error: Exception) {
             if (error !is BundleError && error !is NightError && error !is IllegalArgumentException && error !is java.io.IOException) throw error
