@@ -14,6 +14,7 @@ setup:
 	$(UV) sync --locked
 
 demo: setup
+	bash android_demo/tools/check.sh build
 	$(UV) run edgekit demo --runs runs/demo
 
 # The phone core's JUnit tests and its host runner build first: the host-replay tests in pytest use them.

@@ -5,7 +5,7 @@ Each night x01-x35 (annotated beats) goes through a signed bundle both ways: the
 core and the same .pte in ExecuTorch's C++ runtime, one JVM for all nights). Reports, per night and in
 all: flags and minutes with signal identical, estimated AHI, call and severity identical, the largest
 |probability difference| (unrounded: Python's `BundleModel.probabilities` on `teacher.night_windows`, the
-two calls `replay_night` makes; Kotlin's `--probabilities`), and the wall time of the 35 nights each way
+two calls `replay_night` makes; Kotlin's `--probabilities`; the other fields by `edge_export.compare_replays`), and the wall time of the 35 nights each way
 in the same run (Python: in one process after its imports; Kotlin: the whole command, JVM start included).
 
     make test   # builds android_demo/build (core, host runner)
@@ -20,7 +20,6 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -32,9 +31,6 @@ import edge_export
 import teacher
 
 ROOT = Path(__file__).resolve().parents[1]
-HOST_REPLAY = ROOT / "android_demo" / "host" / "replay"
-SAME = ("minutes", "flags", "signal", "no_signal_minutes", "apneic", "severity", "rr_cleaning", "rejected_beats",
-        "reference", "reference_ahi", "reference_apneic", "minute_accuracy", "record", "bundle")
 
 
 def python_replays(bundle_dir: Path, public_key: Path, records: list[str], data_dir) -> tuple[dict, dict, float]:
@@ -57,32 +53,25 @@ def python_replays(bundle_dir: Path, public_key: Path, records: list[str], data_
 
 def kotlin_replays(bundle_dir: Path, public_key: Path, records: list[str], data_dir) -> tuple[dict, dict, float]:
     with tempfile.TemporaryDirectory() as folder:
-        command = [str(HOST_REPLAY), str(bundle_dir), "--public-key", str(public_key), "--record", ",".join(records),
-                   "--json", "--probabilities", folder]
-        if data_dir:
-            command += ["--data-dir", str(data_dir)]
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True)
+        results = edge_export.host_replays(bundle_dir, public_key, records, data_dir, probabilities=folder)
         seconds = time.perf_counter() - started
-        if done.returncode:
-            raise SystemExit(f"host replay failed ({done.returncode}): {done.stderr[-2000:]}")
-        results = {json.loads(line)["record"]: json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")}
         probabilities = {record: np.loadtxt(Path(folder) / f"{record}.txt", ndmin=1) for record in records}
-    return results, probabilities, seconds
+    return {result["record"]: result for result in results}, probabilities, seconds
 
 
 def compare(python: dict, kotlin: dict, p_python: np.ndarray, p_kotlin: np.ndarray) -> dict:
-    different = [key for key in SAME if python.get(key) != kotlin.get(key)]
+    agreement = edge_export.compare_replays(python, kotlin)
     return {
         "record": python["record"],
         "minutes": python["minutes"],
         "flags_identical": python["flags"] == kotlin["flags"],
-        "minutes_flagged_alike": float(np.mean(np.array(python["flags"]) == np.array(kotlin["flags"]))),
+        "minutes_flagged_alike": agreement["minutes_flagged_alike"],
         "estimated_ahi": [python["estimated_ahi"], kotlin["estimated_ahi"]],
         "ahi_identical": python["estimated_ahi"] == kotlin["estimated_ahi"],
         "call_identical": python["apneic"] == kotlin["apneic"] and python["severity"] == kotlin["severity"],
         "max_probability_difference": float(np.max(np.abs(p_python - p_kotlin))),
-        "fields_that_differ": different,
+        "fields_that_differ": agreement["fields_that_differ"],
     }
 
 

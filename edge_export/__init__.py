@@ -26,11 +26,19 @@ from edge_export._export import (
     write_bundle,
 )
 from edge_export._signing import (
+    PRIVATE_KEY_NAME,
+    PUBLIC_KEY_NAME,
     SIGNATURE_NAME,
     SIGNATURE_SCHEME,
     new_signing_key,
     sign_bundle,
     verify_signature,
+)
+from edge_export._phone import (
+    PhoneCoreUnavailable,
+    compare_replays,
+    host_replays,
+    phone_core_missing,
 )
 from edge_export._replay import plot_night, replay_night, write_minutes_csv
 
@@ -40,6 +48,8 @@ __all__ = [
     "FP32_MAX_LOGIT_DIFFERENCE",
     "INT8_MIN_DECISION_AGREEMENT",
     "PTE_NAME",
+    "PRIVATE_KEY_NAME",
+    "PUBLIC_KEY_NAME",
     "QUANTIZE_MODES",
     "SIGNATURE_NAME",
     "SIGNATURE_SCHEME",
@@ -47,13 +57,17 @@ __all__ = [
     "BundleError",
     "BundleModel",
     "ExportedProgram",
+    "PhoneCoreUnavailable",
     "calibration_samples_of",
+    "compare_replays",
     "decision_section",
     "export",
+    "host_replays",
     "load_bundle",
     "load_program",
     "lower_to_pte",
     "new_signing_key",
+    "phone_core_missing",
     "plot_night",
     "preprocessing_spec",
     "replay_night",

@@ -50,7 +50,8 @@ def run_demo(out: str | os.PathLike, *, fresh: bool = True, progress: bool = Tru
 
     Returns the teacher's id and figures (top level, as `evaluate_teacher` gives them), then `synth`
     and `synth_metrics`, `student` and `student_figures`, the audit's report under `audit`, `bundle`
-    and `bundle_metrics`, the night's `replay` summary with its `replay_plot`, and the `explanation`
+    and `bundle_metrics`, the night's `replay` summary with its `replay_plot`, the `phone` core's replay
+    of the same night against it (`edge_export.compare_replays`, or `skipped` with why), the `explanation`
     (minute, probability, seconds, figure; None when no minute was flagged), and the `unlearning`
     request's result (`_unlearn.unlearn`) with its `certificate_page`.
     """
@@ -85,11 +86,17 @@ def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
                                       team_size=DEMO_AUDIT_TEAM_SIZE)
     report = _audit.audit_synthetic(store, synthetic.id, data_dir, audit_config, progress=progress)
 
-    # The phone's bundle: the student in int8, and the held-out night replayed through its .pte.
+    # The phone's bundle: the student in int8, signed by the demo's own "hospital" key, and the
+    # held-out night replayed through its .pte, on the server and on the phone core.
     bundle = _pipeline.export(store, pupil.id, "int8", progress=progress)
+    keys = out / "keys"
+    private_key, public_key = ((keys / edge_export.PRIVATE_KEY_NAME, keys / edge_export.PUBLIC_KEY_NAME)
+                               if (keys / edge_export.PRIVATE_KEY_NAME).exists() else edge_export.new_signing_key(keys))
+    edge_export.sign_bundle(bundle.path, private_key)
     night = DEMO_HELD_OUT_RECORDS[0]
-    loaded = edge_export.load_bundle(bundle.path)
+    loaded = edge_export.load_bundle(bundle.path, public_key=public_key)
     replay = edge_export.replay_night(loaded, teacher.read_night(night, data_dir), progress=progress)
+    phone = _phone_replay(bundle.path, public_key, night, data_dir, replay)
     plot = out / f"{night}-replay.png"
     edge_export.plot_night(replay, loaded.spec["decision"]["threshold"], plot)
 
@@ -127,7 +134,19 @@ def _run_demo(out: Path, *, fresh: bool, progress: bool) -> dict:
         "bundle_metrics": bundle.manifest["metrics"],
         "replay": {key: value for key, value in replay.items() if not isinstance(value, list)},
         "replay_plot": str(plot),
+        "phone": phone,
         "explanation": explained,
         "unlearning": request,
         "certificate_page": str(store.get(request["teacher"]).path / teacher.CERTIFICATE_HTML),
     }
+
+
+def _phone_replay(bundle: Path, public_key: Path, night: str, data_dir: Path, server: dict) -> dict:
+    """The night through the phone core (Kotlin, the real .pte in ExecuTorch's C++ runtime) against the
+    server's replay; where the core is not built here, why (and what to install) instead of failing."""
+    if (reason := edge_export.phone_core_missing()) is not None:
+        return {"skipped": reason}
+    (phone,) = edge_export.host_replays(bundle, public_key, [night], data_dir)
+    return {**edge_export.compare_replays(server, phone), "minutes": phone["minutes"],
+            "estimated_ahi": phone["estimated_ahi"], "severity": phone["severity"],
+            "runtime_seconds": phone["runtime_seconds"]}

@@ -410,6 +410,16 @@ def cmd_demo(args) -> int:
         print(f"why: no minute of {night_name} was flagged, so there is nothing to explain")
     print(format_certificate(figures["unlearning"]))
     print(f"certificate: {figures['certificate_page']}")
+    phone = figures["phone"]
+    if "skipped" in phone:
+        print(f"phone core: not run here ({phone['skipped']})")
+    else:
+        print(f"phone core (Kotlin, the same .pte in ExecuTorch's C++ runtime): {night_name} "
+              + ("replayed exactly as on the server" if phone["agree"] else "DIFFERS from the server's replay")
+              + f": {phone['minutes_flagged_alike']:.1%} of {phone['minutes']} minutes flagged alike, estimated AHI "
+              f"{phone['estimated_ahi']:.1f} ({phone['severity']}), max probability difference "
+              f"{phone['max_probability_difference']:.1e}"
+              + (f"; fields that differ: {', '.join(phone['fields_that_differ'])}" if phone["fields_that_differ"] else ""))
     print(f"artifacts in {figures['runs']} (list them with: edgekit runs --runs {figures['runs']}; "
           f"the ledger with: edgekit ledger --runs {figures['runs']})")
     return 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`'s phone part: the core's JUnit tests and the host runner, or a clear skip where this
-# machine lacks what they need (tools/toolchain.sh says what to install).
+# `make test`'s phone part: the core's JUnit tests and the host runner (`check.sh build`: the runner
+# only, for `make demo`), or a clear skip where this machine lacks what they need (tools/toolchain.sh
+# says what to install).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if ! toolchain=$(bash tools/toolchain.sh); then
@@ -8,4 +9,6 @@ if ! toolchain=$(bash tools/toolchain.sh); then
     exit 0
 fi
 eval "$toolchain"
-make --no-print-directory KOTLINC="$KOTLINC" JUNIT_JAR="$JUNIT_JAR" JSON_JAR="$JSON_JAR" test host
+targets="test host"
+[ "${1:-test}" = build ] && targets=host
+make --no-print-directory KOTLINC="$KOTLINC" JUNIT_JAR="$JUNIT_JAR" JSON_JAR="$JSON_JAR" $targets

@@ -301,6 +301,10 @@ def test_demo_runs_teacher_synth_student_audit_export_and_replay(tmp_path, monke
     assert re.search(rf"^replay x01 through the .pte: estimated AHI [0-9.]+ .*{runs / 'x01-replay.png'}$", out,
                      re.MULTILINE)
     assert (runs / "x01-replay.png").stat().st_size > 0
+    # The bundle is signed by the demo's key, and the night replays on the phone core alike (where built).
+    assert (bundle.path / "manifest.sig").exists()
+    phone = re.search(r"^phone core(.*)$", out, re.MULTILINE).group(1)
+    assert "replayed exactly as on the server" in phone or phone.startswith(": not run here")
     # And it ends by explaining the flagged minute the bundle was surest of (when it flagged one).
     why = re.search(r"^why: (.*)$", out, re.MULTILINE).group(1)
     figure = re.search(r"NeuroMask in [0-9.]+ s: (\S+-neuromask\.png)$", why)
