@@ -25,11 +25,13 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+import edge_export
 import teacher
 from _results import write_json
 
@@ -53,8 +55,12 @@ def kotlin_beats(paths: list[Path]) -> list[dict]:
                     f"JSON_JAR={tools['JSON_JAR']}"], check=True)
     stdlib = Path(tools["KOTLINC"]).parent.parent / "lib" / "kotlin-stdlib.jar"
     classpath = ":".join([str(ANDROID / "build" / "core.jar"), str(stdlib), tools["JSON_JAR"]])
-    run = subprocess.run(["java", "-cp", classpath, "org.edgekit.core.BeatsMain", "--warmup", *map(str, paths)],
-                         check=True, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as folder:
+        # The specs the core runs with come as a bundle carries them: the server's preprocessing.
+        manifest = Path(folder) / "manifest.json"
+        manifest.write_text(json.dumps({"bundle": {"preprocessing": edge_export.preprocessing_spec(teacher.APNEA_CONTRACT)}}))
+        run = subprocess.run(["java", "-cp", classpath, "org.edgekit.core.BeatsMain", str(manifest), "--warmup",
+                              *map(str, paths)], check=True, capture_output=True, text=True)
     return [json.loads(line) for line in run.stdout.splitlines()]
 
 

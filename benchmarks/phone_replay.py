@@ -72,6 +72,8 @@ def compare(python: dict, kotlin: dict, p_python: np.ndarray, p_kotlin: np.ndarr
         "call_identical": python["apneic"] == kotlin["apneic"] and python["severity"] == kotlin["severity"],
         "max_probability_difference": float(np.max(np.abs(p_python - p_kotlin))),
         "fields_that_differ": agreement["fields_that_differ"],
+        "scored_minutes": int(sum(python["signal"])),
+        "minute_accuracy": python["minute_accuracy"],
     }
 
 
@@ -96,6 +98,8 @@ def main() -> None:
         "nights_with_identical_ahi_and_call": sum(n["ahi_identical"] and n["call_identical"] for n in nights),
         "nights_with_any_other_field_different": [n["record"] for n in nights if n["fields_that_differ"]],
         "max_probability_difference": max(n["max_probability_difference"] for n in nights),
+        "minute_accuracy": sum(n["minute_accuracy"] * n["scored_minutes"] for n in nights) / sum(n["scored_minutes"] for n in nights),
+        "nights_called_right": sum(python[r]["apneic"] == python[r]["reference_apneic"] for r in args.records),
         "seconds": {"python_in_process": round(python_seconds, 2), "kotlin_command": round(kotlin_seconds, 2)},
         "kotlin_to_python_time": round(kotlin_seconds / python_seconds, 3),
     }

@@ -20,24 +20,27 @@ const val ECG_TO_BEATS = "ecg-to-beats/1"
 const val BEAT_DETECTOR_MIN_FS = 100.0
 const val BEAT_DETECTOR_MAX_FS = 1000.0
 
-/** The detector's constants, by their names in the manifest (times in seconds: one spec for every rate). */
+/**
+ * The detector's constants, by their names in the manifest (times in seconds: one spec for every rate).
+ * No defaults: the values are the server's (`teacher.BEAT_DETECTOR`), read from the bundle ([fromJson]).
+ */
 data class BeatDetectorSpec(
-    val bandHz: Pair<Double, Double> = 5.0 to 20.0,
-    val bandOrder: Int = 2,
-    val integrationS: Double = 0.15,
-    val learningS: Double = 2.0,
-    val refractoryS: Double = 0.2,
-    val tWaveS: Double = 0.36,
-    val tWaveSlope: Double = 0.5,
-    val thresholdFraction: Double = 0.25,
-    val signalWeight: Double = 0.125,
-    val noiseWeight: Double = 0.125,
-    val searchBackRr: Double = 1.66,
-    val searchBackFraction: Double = 0.5,
-    val rrBeats: Int = 8,
-    val relearnS: Double = 3.0,
-    val peakWindowS: Double = 0.05,
-    val candidateS: Double = 0.1,
+    val bandHz: Pair<Double, Double>,
+    val bandOrder: Int,
+    val integrationS: Double,
+    val learningS: Double,
+    val refractoryS: Double,
+    val tWaveS: Double,
+    val tWaveSlope: Double,
+    val thresholdFraction: Double,
+    val signalWeight: Double,
+    val noiseWeight: Double,
+    val searchBackRr: Double,
+    val searchBackFraction: Double,
+    val rrBeats: Int,
+    val relearnS: Double,
+    val peakWindowS: Double,
+    val candidateS: Double,
 ) {
     /** `BeatDetectorSpec.to_dict()`: the name and every constant. */
     fun toJson(): JSONObject = JSONObject()
@@ -80,7 +83,7 @@ data class BeatDetectorSpec(
 }
 
 /** R-peak sample indices (sorted, unique) of a one-lead ECG in mV sampled at `fs` Hz. */
-fun detectBeats(signal: DoubleArray, fs: Double, spec: BeatDetectorSpec = BeatDetectorSpec()): LongArray {
+fun detectBeats(signal: DoubleArray, fs: Double, spec: BeatDetectorSpec): LongArray {
     val detector = StreamingBeatDetector(fs, spec)
     return detector.feed(signal) + detector.finish()
 }
@@ -90,7 +93,7 @@ fun detectBeats(signal: DoubleArray, fs: Double, spec: BeatDetectorSpec = BeatDe
  * carry their state and the candidate test looks ahead a fixed number of samples only, so any chunking
  * gives exactly the beats of [detectBeats] on the whole signal; the output lags the input by about a beat.
  */
-class StreamingBeatDetector(fs: Double, val spec: BeatDetectorSpec = BeatDetectorSpec()) {
+class StreamingBeatDetector(fs: Double, val spec: BeatDetectorSpec) {
     val fs: Double = fs
 
     private class Candidate(val index: Long, val height: Double, val slope: Double, val peak: Long)

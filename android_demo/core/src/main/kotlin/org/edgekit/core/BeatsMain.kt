@@ -10,8 +10,9 @@ import kotlin.system.exitProcess
 
 /**
  * The phone core's ECG path from the command line, for measuring it against the server's:
- * `java -cp core.jar:kotlin-stdlib.jar:json.jar org.edgekit.core.BeatsMain [--warmup] RECORD...` reads each
- * WFDB record (channel 0, [Wfdb.readEcg]), runs [ecgBeats] on it and prints one JSON line per record:
+ * `java -cp core.jar:kotlin-stdlib.jar:json.jar org.edgekit.core.BeatsMain MANIFEST [--warmup] RECORD...` reads each
+ * WFDB record (channel 0, [Wfdb.readEcg]), runs [ecgBeats] on it with the detector and signal-quality specs
+ * of a bundle's manifest (MANIFEST, its `bundle.preprocessing`) and prints one JSON line per record:
  * the beats, the beats dropped per reason, the seconds [ecgBeats] took, and the SHA-256 of the samples as
  * little-endian float32 (to check the reading against wfdb's). `--warmup` runs the first record once
  * untimed first, so the times are those of compiled code, as on a phone.
@@ -20,25 +21,29 @@ object BeatsMain {
     @JvmStatic
     fun main(args: Array<String>) {
         val warmup = "--warmup" in args
-        val records = args.filter { it != "--warmup" }
-        if (records.isEmpty()) {
-            System.err.println("usage: BeatsMain [--warmup] RECORD...  (a WFDB record path, with or without .hea)")
+        val paths = args.filter { it != "--warmup" }
+        if (paths.size < 2) {
+            System.err.println("usage: BeatsMain MANIFEST [--warmup] RECORD...  (a bundle's manifest.json; WFDB record paths)")
             exitProcess(2)
         }
+        val records = paths.drop(1)
         try {
-            if (warmup) Wfdb.readEcg(File(records[0])).let { ecgBeats(it.samples, it.fs) }
-            for (record in records) println(measure(File(record)))
-        } catch (error: NightError) {
+            val manifest = JSONObject(File(paths[0]).readText())
+            val preprocessing = RrPreprocessing.fromJson(manifest.getJSONObject("bundle").getJSONObject("preprocessing"))
+            if (warmup) Wfdb.readEcg(File(records[0])).let { ecgBeats(it.samples, it.fs, preprocessing.detector, preprocessing.quality) }
+            for (record in records) println(measure(File(record), preprocessing))
+        } catch (error: Exception) {
+            if (error !is NightError && error !is BundleError) throw error
             System.err.println(error.message)
             exitProcess(1)
         }
     }
 
-    private fun measure(record: File): JSONObject {
+    private fun measure(record: File, preprocessing: RrPreprocessing): JSONObject {
         val ecg = Wfdb.readEcg(record)
         val started = System.nanoTime()
         val result = try {
-            ecgBeats(ecg.samples, ecg.fs)
+            ecgBeats(ecg.samples, ecg.fs, preprocessing.detector, preprocessing.quality)
         } catch (error: NightError) {
             throw NightError("$record: ${error.message}")
         }

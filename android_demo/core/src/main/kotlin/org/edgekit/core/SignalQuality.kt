@@ -18,14 +18,17 @@ const val SIGNAL_QUALITY = "signal-quality/1"
 /** Why a block of ECG is unusable, in the order they win (the first that holds is reported). */
 val QUALITY_REASONS = listOf("missing", "saturated", "flat")
 
-/** The signal-quality constants, by their names in the manifest (see `teacher/_signal.py` for the why of each). */
+/**
+ * The signal-quality constants, by their names in the manifest (see `teacher/_signal.py` for the why of each).
+ * No defaults: the values are the server's (`teacher.SIGNAL_QUALITY`), read from the bundle ([fromJson]).
+ */
 data class SignalQualitySpec(
-    val blockS: Double = 2.0,
-    val flatPtpMv: Double = 0.15,
-    val saturatedPtpMv: Double = 12.0,
-    val maxBeatGapS: Double = 10.0,
-    val minMinuteSignal: Double = 0.5,
-    val minNightSignal: Double = 0.2,
+    val blockS: Double,
+    val flatPtpMv: Double,
+    val saturatedPtpMv: Double,
+    val maxBeatGapS: Double,
+    val minMinuteSignal: Double,
+    val minNightSignal: Double,
 ) {
     fun toJson(): JSONObject = JSONObject()
         .put("name", SIGNAL_QUALITY).put("block_s", blockS).put("flat_ptp_mv", flatPtpMv)
@@ -69,7 +72,7 @@ class SignalQuality(val fs: Double, val nSamples: Int, val blockSamples: Int, va
 }
 
 /** Marks each block of an ECG in mV as usable or not, and why (NaN samples are "missing"). */
-fun assessEcg(signal: FloatArray, fs: Double, spec: SignalQualitySpec = SignalQualitySpec()): SignalQuality {
+fun assessEcg(signal: FloatArray, fs: Double, spec: SignalQualitySpec): SignalQuality {
     if (!(fs > 0)) throw NightError("sampling rate $fs Hz: an ECG needs a positive rate")
     val block = max(1, pythonRound(spec.blockS * fs))
     val nBlocks = (signal.size + block - 1) / block
@@ -105,7 +108,7 @@ fun minuteSignal(
     nMinutes: Int,
     quality: SignalQuality? = null,
     durationS: Double? = null,
-    spec: SignalQualitySpec = SignalQualitySpec(),
+    spec: SignalQualitySpec,
 ): DoubleArray {
     // Each instant lies between two beats (the recording's start and end count as bounds).
     val endS = durationS ?: max(nMinutes * 60.0, beatTimes.lastOrNull() ?: 0.0)
@@ -149,8 +152,8 @@ class EcgBeats(val beats: LongArray, val quality: SignalQuality, val rejected: M
 fun ecgBeats(
     signal: FloatArray,
     fs: Double,
-    detector: BeatDetectorSpec = BeatDetectorSpec(),
-    quality: SignalQualitySpec = SignalQualitySpec(),
+    detector: BeatDetectorSpec,
+    quality: SignalQualitySpec,
 ): EcgBeats {
     val marks = assessEcg(signal, fs, quality)
     val cleaned = DoubleArray(signal.size) { if (marks.isUsableSample(it)) nanToNum(signal[it].toDouble()) else 0.0 }

@@ -14,6 +14,10 @@ object Golden {
         return JSONObject(stream.bufferedReader().readText())
     }
 
+    /** The server's detector and signal-quality specs (`teacher.BEAT_DETECTOR`, `teacher.SIGNAL_QUALITY`). */
+    val detector: BeatDetectorSpec by lazy { BeatDetectorSpec.fromJson(json("ecg_specs.json").getJSONObject("ecg_to_beats")) }
+    val quality: SignalQualitySpec by lazy { SignalQualitySpec.fromJson(json("ecg_specs.json").getJSONObject("signal_quality")) }
+
     fun file(name: String): File = File(javaClass.getResource("/golden/$name")?.toURI() ?: error("golden file $name missing"))
 
     fun floats(base64: String): FloatArray {
