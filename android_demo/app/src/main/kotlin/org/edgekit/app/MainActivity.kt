@@ -335,7 +335,7 @@ class MainActivity : Activity() {
         val task = ++generation
         setBusy(true, message)
         worker.execute {
-            val outcome = try {
+            val outcome: Result<T> = try {
                 Result.success(work())
             } catch (error: Exception) {
                 Result.failure(error)
@@ -391,16 +391,20 @@ class MainActivity : Activity() {
     /** Keeps the screen clear of the status and navigation bars (edge to edge from targetSdk 35). */
     private fun applySystemBarInsets(root: View) {
         root.setOnApplyWindowInsetsListener { view, insets ->
-            if (Build.VERSION.SDK_INT >= 30) {
-                val bars = insets.getInsets(WindowInsets.Type.systemBars() or WindowInsets.Type.ime())
+            if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.R) {
+                val bars = insets.getInsets(WindowInsets.Type.systemBars())
                 view.setPadding(bars.left, bars.top, bars.right, bars.bottom)
             } else {
-                @Suppress("DEPRECATION")
-                view.setPadding(insets.systemWindowInsetLeft, insets.systemWindowInsetTop,
-                    insets.systemWindowInsetRight, insets.systemWindowInsetBottom)
+                padBelowApi30(view, insets)
             }
             insets
         }
+    }
+
+    @Suppress("DEPRECATION") // the only inset getters before API 30
+    private fun padBelowApi30(view: View, insets: WindowInsets) {
+        view.setPadding(insets.systemWindowInsetLeft, insets.systemWindowInsetTop, insets.systemWindowInsetRight,
+            insets.systemWindowInsetBottom)
     }
 
     companion object {
