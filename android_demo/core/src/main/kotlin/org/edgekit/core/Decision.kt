@@ -20,16 +20,15 @@ data class DecisionRule(
         if (half <= 0 || n == 0) return probabilities.copyOf()
         val kernel = 1.0 / (2 * half + 1)
         val allScored = scored.all { it }
-        // Edges padded with the first / last value, as np.pad(mode="edge").
-        fun at(values: (Int) -> Double, index: Int) = values(index.coerceIn(0, n - 1))
-        val weighted = { i: Int -> if (allScored) probabilities[i].toDouble() else probabilities[i].toDouble() * (if (scored[i]) 1.0 else 0.0) }
-        val weight = { i: Int -> if (scored[i]) 1.0 else 0.0 }
         return FloatArray(n) { minute ->
+            // Edges padded with the first / last value, as np.pad(mode="edge"); a minute without signal weighs 0.
             var total = 0.0
             var count = 0.0
             for (offset in -half..half) {
-                total += at(weighted, minute + offset) * kernel
-                count += at(weight, minute + offset) * kernel
+                val i = (minute + offset).coerceIn(0, n - 1)
+                val weight = if (scored[i]) 1.0 else 0.0
+                total += probabilities[i] * weight * kernel
+                count += weight * kernel
             }
             when {
                 allScored -> total.toFloat()

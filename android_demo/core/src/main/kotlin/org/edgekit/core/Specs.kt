@@ -8,9 +8,7 @@ import org.json.JSONObject
  * refused when it is another rule, or when a field is missing or unknown, so a constant the core does
  * not read can never be silently ignored.
  */
-class SpecFields(json: JSONObject, name: String, fields: Set<String>, kind: String) {
-    private val json = json
-
+class SpecFields(private val json: JSONObject, name: String, fields: Set<String>, kind: String) {
     init {
         val found = json.optString("name", "")
         if (found != name) throw BundleError("$kind '$found' is not implemented here (this core implements $name)")
@@ -25,7 +23,7 @@ class SpecFields(json: JSONObject, name: String, fields: Set<String>, kind: Stri
     fun double(key: String): Double = json.getDouble(key)
     fun int(key: String): Int = json.getInt(key)
     fun string(key: String): String = json.getString(key)
-    fun doubles(key: String): DoubleArray = json.getJSONArray(key).let { array -> DoubleArray(array.length()) { array.getDouble(it) } }
+    fun doubles(key: String): DoubleArray = json.getJSONArray(key).doubles()
 }
 
 internal fun JSONArray.doubles(): DoubleArray = DoubleArray(length()) { getDouble(it) }
